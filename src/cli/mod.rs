@@ -1,0 +1,82 @@
+//! The command line: argument definitions and dispatch. Each command lives
+//! in its own module; this file only wires them.
+
+pub mod classad_cmd;
+
+use std::io::{self, BufReader};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use classad_cmd::{AdFormat, AdOutput};
+
+/// cloudburst: burst an HTCondor pool onto clouds.
+///
+/// Exit codes: 0 success; 1 the command ran and found a problem (for
+/// example a parse error in an input file); 2 bad usage.
+#[derive(Parser, Debug)]
+#[command(name = "cloudburst", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Work with ClassAds: evaluate, convert, match
+    #[command(subcommand)]
+    Classad(ClassadCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClassadCommand {
+    /// Evaluate cases in the differential oracle's JSON-lines protocol
+    /// (stdin to stdout): {"expr", "my", "target", "op", "id"} per line.
+    Eval {
+        /// Seconds since the epoch that time() returns (default: now)
+        #[arg(long)]
+        now: Option<i64>,
+    },
+    /// Read ads (streaming) and print them in another form, or count them
+    Parse {
+        /// Input file, or - for stdin
+        file: PathBuf,
+        /// Input form (default: guessed from the first bytes)
+        #[arg(long, value_enum)]
+        from: Option<AdFormat>,
+        /// Output form
+        #[arg(long, value_enum, default_value = "new")]
+        to: AdOutput,
+    },
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Classad(ClassadCommand::Eval { now }) => {
+            let stdin = io::stdin();
+            classad_cmd::eval_cases(
+                BufReader::new(stdin.lock()),
+                io::stdout().lock(),
+                now.unwrap_or_else(now_secs),
+            )?;
+        }
+        Command::Classad(ClassadCommand::Parse { file, from, to }) => {
+            let from = match from {
+                Some(f) => f,
+                None if file.as_os_str() == "-" => AdFormat::Long,
+                None => classad_cmd::sniff_format(&file)?,
+            };
+            classad_cmd::parse_command(&file, from, to, io::stdout().lock())?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
