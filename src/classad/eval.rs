@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
-use super::ast::{AttrRef, BinOp, ClassAd, Expr};
+use super::ast::{BinOp, ClassAd, Expr};
 use super::ops;
 use super::parser::parse_ad;
 use super::value::{AdRef, FrameId, ListRef, Value};
@@ -79,9 +79,14 @@ struct Frame<'e> {
     alternate: Option<FrameId>,
 }
 
-enum Lookup<'e> {
-    Expr(&'e Expr, FrameId),
+/// The outcome of resolving a reference (libclassad's `EVAL_*` codes).
+pub(super) enum Lookup<'e> {
+    /// An expression; the current scope is now the ad that binds it.
+    Expr(&'e Expr),
+    /// A scope itself (`self`, `parent`, `LEFT`, ...).
     Ad(FrameId),
+    /// The new list a projection `{...}.attr` built.
+    List(&'e [Expr]),
     Undef,
     Error,
     Fail,
@@ -128,6 +133,13 @@ pub struct Evaluator<'e> {
     pub(super) depth: i32,
     steps: i64,
     root: Option<FrameId>,
+    /// libclassad's `state.curAd`: the ad unscoped names are looked up in.
+    /// Lookups move it, as libclassad's do, and some callers see that.
+    pub(super) cur: Option<FrameId>,
+    /// The ad the expression being evaluated was written in: the parent of
+    /// the ad and list literals it builds. Unlike `cur` it never moves
+    /// during a lookup.
+    lex: Option<FrameId>,
     reentry: u32,
     rng: u64,
     /// Seconds since the epoch that `time()` and `CurrentTime` return.
@@ -143,6 +155,8 @@ impl<'e> Evaluator<'e> {
             depth: MAX_DEPTH,
             steps: MAX_STEPS,
             root: None,
+            cur: None,
+            lex: None,
             reentry: 0,
             rng: 0x9e37_79b9_7f4a_7c15 ^ (now as u64),
             now,
@@ -156,6 +170,8 @@ impl<'e> Evaluator<'e> {
         self.depth = MAX_DEPTH;
         self.steps = MAX_STEPS;
         self.root = None;
+        self.cur = None;
+        self.lex = None;
         self.reentry = 0;
     }
 
@@ -219,24 +235,23 @@ impl<'e> Evaluator<'e> {
         self.steps = MAX_STEPS;
         self.active.clear();
         self.root = self.top_of(scope);
-        self.eval(e, scope)
+        self.cur = scope;
+        self.lex = scope;
+        self.eval(e)
     }
 
-    /// The ad a frame stands for, if it is a real ad.
-    pub fn frame_ad(&self, f: FrameId) -> Option<&'e ClassAd> {
+    /// The ad a frame stands for (the match ad's own attributes for the
+    /// root of a match).
+    pub fn frame_ad(&self, f: FrameId) -> &'e ClassAd {
         match self.frames[f as usize].kind {
-            FrameKind::Ad(ad) => Some(ad),
-            FrameKind::MatchRoot { .. } => None,
+            FrameKind::Ad(ad) => ad,
+            FrameKind::MatchRoot { .. } => match_root(),
         }
     }
 
     pub(super) fn ad_value(&self, f: FrameId, shared: bool) -> Value<'e> {
-        let ad = match self.frames[f as usize].kind {
-            FrameKind::Ad(ad) => ad,
-            FrameKind::MatchRoot { .. } => match_root(),
-        };
         Value::Ad(AdRef {
-            ad,
+            ad: self.frame_ad(f),
             frame: f,
             shared,
         })
@@ -247,7 +262,7 @@ impl<'e> Evaluator<'e> {
         self.push_frame(FrameKind::Ad(ad), parent)
     }
 
-    pub(super) fn eval(&mut self, e: &'e Expr, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn eval(&mut self, e: &'e Expr) -> Eval<'e> {
         self.steps -= 1;
         if self.steps < 0 {
             return Err(Fail);
@@ -256,11 +271,11 @@ impl<'e> Evaluator<'e> {
             // Leaves need no extra stack; everything else may recurse deeply.
             Expr::Int(i) => Ok(Value::Int(*i)),
             Expr::Str(s) => Ok(Value::str(s)),
-            _ => super::parser::grow(|| self.eval_node(e, cur)),
+            _ => super::parser::grow(|| self.eval_node(e)),
         }
     }
 
-    fn eval_node(&mut self, e: &'e Expr, cur: Option<FrameId>) -> Eval<'e> {
+    fn eval_node(&mut self, e: &'e Expr) -> Eval<'e> {
         match e {
             Expr::Undefined => Ok(Value::Undefined),
             Expr::Error => Ok(Value::Error),
@@ -271,39 +286,49 @@ impl<'e> Evaluator<'e> {
             Expr::AbsTime(t) => Ok(Value::AbsTime(*t)),
             // A relTime literal evaluates to a plain real, as in libclassad.
             Expr::RelTime(r) => Ok(Value::Real(*r)),
-            Expr::Attr(a) => self.eval_attr(a, cur),
+            Expr::Attr(a) => self.eval_attr(a.base.as_ref(), &a.name, a.absolute),
             Expr::List(items) => Ok(Value::List(ListRef {
                 items,
-                scope: cur,
+                scope: self.lex,
                 shared: false,
             })),
             Expr::Ad(ad) => {
-                let f = self.push_frame(FrameKind::Ad(ad), cur);
+                let f = self.push_frame(FrameKind::Ad(ad), self.lex);
                 Ok(self.ad_value(f, false))
             }
-            Expr::Call(c) => self.call(c, cur),
-            Expr::Paren(inner) => self.guarded(|ev| ev.eval(inner, cur)),
+            Expr::Call(c) => self.call(c),
+            Expr::Paren(inner) => self.guarded(|ev| ev.eval(inner)),
             Expr::Unary(op, inner) => self.guarded(|ev| {
-                let v = ev.eval(inner, cur)?;
+                let v = ev.eval(inner)?;
                 Ok(ops::unary(*op, v))
             }),
-            Expr::Binary(op, pair) => self.guarded(|ev| ev.eval_binary(*op, &pair.0, &pair.1, cur)),
+            Expr::Binary(op, pair) => self.guarded(|ev| ev.eval_binary(*op, &pair.0, &pair.1)),
             Expr::Cond(c) => self.guarded(|ev| {
-                let v = ev.eval(&c.0, cur)?;
+                let v = ev.eval(&c.0)?;
                 match v.as_bool_equiv() {
-                    Some(true) => ev.eval(&c.1, cur),
-                    Some(false) => ev.eval(&c.2, cur),
+                    Some(true) => ev.eval(&c.1),
+                    Some(false) => ev.eval(&c.2),
                     None if v.is_error() => Ok(Value::Error),
                     None if v.is_undefined() => Ok(Value::Undefined),
                     None => {
                         // Neither branch is chosen, but both are evaluated.
-                        ev.eval(&c.1, cur)?;
-                        ev.eval(&c.2, cur)?;
+                        ev.eval(&c.1)?;
+                        ev.eval(&c.2)?;
                         Ok(Value::Error)
                     }
                 }
             }),
         }
+    }
+
+    /// Evaluates an expression that was written in the ad of `scope` (an
+    /// attribute's value, a list's element): ads and lists it builds have
+    /// that ad as their parent.
+    pub(super) fn eval_element(&mut self, scope: Option<FrameId>, e: &'e Expr) -> Eval<'e> {
+        let saved = std::mem::replace(&mut self.lex, scope);
+        let r = self.eval(e);
+        self.lex = saved;
+        r
     }
 
     /// Operator nodes count against the recursion bound.
@@ -314,14 +339,8 @@ impl<'e> Evaluator<'e> {
         r
     }
 
-    fn eval_binary(
-        &mut self,
-        op: BinOp,
-        l: &'e Expr,
-        r: &'e Expr,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
-        let v1 = self.eval(l, cur)?;
+    fn eval_binary(&mut self, op: BinOp, l: &'e Expr, r: &'e Expr) -> Eval<'e> {
+        let v1 = self.eval(l)?;
         match op {
             BinOp::Or => match v1.as_bool_equiv() {
                 Some(true) => return Ok(Value::Bool(true)),
@@ -336,7 +355,7 @@ impl<'e> Evaluator<'e> {
             BinOp::Elvis if !v1.is_undefined() => return Ok(v1),
             _ => {}
         }
-        let v2 = self.eval(r, cur)?;
+        let v2 = self.eval(r)?;
         if op == BinOp::Subscript {
             if let Some(v) = ops::strict_guard(&v1, &v2) {
                 return Ok(v);
@@ -367,8 +386,13 @@ impl<'e> Evaluator<'e> {
                 if self.depth <= 0 {
                     return Ok(Value::Error);
                 }
+                // The element is evaluated in the scope it was written in;
+                // a failure there is only an ERROR value.
                 self.depth -= 1;
-                let r = self.eval(&l.items[i as usize], l.scope);
+                let saved = self.cur;
+                self.cur = l.scope;
+                let r = self.eval_element(l.scope, &l.items[i as usize]);
+                self.cur = saved;
                 self.depth += 1;
                 Ok(r.unwrap_or(Value::Error))
             }
@@ -380,15 +404,16 @@ impl<'e> Evaluator<'e> {
     /// attribute of an ad value; lists and ads it yields are self-contained.
     fn evaluate_attr_fresh(&mut self, frame: FrameId, name: &[u8]) -> Eval<'e> {
         self.fresh(Some(frame), |ev| match ev.lookup_in_scope(name, frame) {
-            Lookup::Expr(e, f) => ev.eval(e, Some(f)).map(make_shared),
+            Lookup::Expr(e) => ev.eval_element(ev.cur, e).map(make_shared),
             Lookup::Ad(f) => Ok(ev.ad_value(f, true)),
             Lookup::Undef => Ok(Value::Undefined),
-            Lookup::Error => Ok(Value::Error),
+            Lookup::Error | Lookup::List(_) => Ok(Value::Error),
             Lookup::Fail => Err(Fail),
         })
     }
 
-    /// Runs `f` with libclassad's fresh `EvalState` bounds, restoring ours.
+    /// Runs `f` in libclassad's fresh `EvalState`: new bounds, `scope` as
+    /// the current ad; everything of ours is restored afterwards.
     pub(super) fn fresh(
         &mut self,
         scope: Option<FrameId>,
@@ -401,137 +426,147 @@ impl<'e> Evaluator<'e> {
             self.depth,
             self.steps,
             self.root,
+            self.cur,
             std::mem::take(&mut self.active),
+            self.lex,
         );
         self.reentry += 1;
         self.depth = MAX_DEPTH;
         self.steps = MAX_STEPS;
         self.root = self.top_of(scope);
+        self.cur = scope;
+        self.lex = scope;
         let r = f(self);
         self.reentry -= 1;
         self.depth = saved.0;
         self.steps = saved.1;
         self.root = saved.2;
-        self.active = saved.3;
+        self.cur = saved.3;
+        self.active = saved.4;
+        self.lex = saved.5;
         r
     }
 
-    fn eval_attr(&mut self, a: &'e AttrRef, cur: Option<FrameId>) -> Eval<'e> {
-        let found = match &a.base {
-            Some(base) => {
-                if self.depth <= 0 {
-                    return Ok(Value::Error);
+    /// libclassad's `FindExpr`: what a reference names. Like it, this moves
+    /// the current scope to where the search ended.
+    pub(super) fn find_expr(
+        &mut self,
+        base: Option<&'e Expr>,
+        name: &[u8],
+        absolute: bool,
+    ) -> Result<Lookup<'e>, Fail> {
+        let Some(base) = base else {
+            let start = if absolute {
+                match self.root {
+                    Some(r) => r,
+                    None => return Ok(Lookup::Fail),
                 }
-                self.depth -= 1;
-                let v = self.eval(base, cur);
-                self.depth += 1;
-                match v? {
-                    Value::Undefined => Lookup::Undef,
-                    Value::Ad(ad) => self.lookup_in_scope(&a.name, ad.frame),
-                    Value::List(l) => {
-                        let v = self.project(l, &a.name, cur)?;
-                        if self.depth <= 0 {
-                            return Err(Fail);
-                        }
-                        return Ok(v);
-                    }
-                    _ => Lookup::Error,
+            } else {
+                match self.cur {
+                    Some(c) => c,
+                    None => return Ok(Lookup::Undef),
+                }
+            };
+            let mut found = self.lookup_in_scope(name, start);
+            if !absolute && matches!(found, Lookup::Undef) {
+                if let Some(alt) = self.frames[start as usize].alternate {
+                    found = self.lookup_in_scope(name, alt);
                 }
             }
-            None => {
-                let start = if a.absolute {
-                    match self.root {
-                        Some(r) => r,
-                        None => return Err(Fail),
-                    }
-                } else {
-                    match cur {
-                        Some(c) => c,
-                        None => return Ok(Value::Undefined),
-                    }
-                };
-                let mut found = self.lookup_in_scope(&a.name, start);
-                if !a.absolute && matches!(found, Lookup::Undef) {
-                    if let Some(alt) = self.frames[start as usize].alternate {
-                        found = self.lookup_in_scope(&a.name, alt);
-                    }
-                }
-                found
-            }
+            return Ok(found);
         };
-        match found {
-            Lookup::Fail => Err(Fail),
+        if self.depth <= 0 {
+            return Ok(Lookup::Error);
+        }
+        self.depth -= 1;
+        let v = self.eval(base);
+        self.depth += 1;
+        Ok(match v? {
+            Value::Undefined => Lookup::Undef,
+            Value::Error => Lookup::Error,
+            Value::Ad(ad) => self.lookup_in_scope(name, ad.frame),
+            Value::List(l) => Lookup::List(self.project(l, name)?),
+            _ => Lookup::Error,
+        })
+    }
+
+    fn eval_attr(&mut self, base: Option<&'e Expr>, name: &'e [u8], absolute: bool) -> Eval<'e> {
+        let saved = self.cur;
+        let found = self.find_expr(base, name, absolute)?;
+        let r = match found {
+            Lookup::Fail => return Err(Fail),
             Lookup::Error => Ok(Value::Error),
             Lookup::Undef => Ok(Value::Undefined),
-            Lookup::Ad(f) => {
-                if self.depth <= 0 {
-                    return Err(Fail);
-                }
-                Ok(self.ad_value(f, false))
+            _ if self.depth <= 0 => {
+                self.cur = saved;
+                return Err(Fail);
             }
-            Lookup::Expr(e, f) => {
-                if self.depth <= 0 {
-                    return Err(Fail);
-                }
+            Lookup::Ad(f) => Ok(self.ad_value(f, false)),
+            Lookup::List(items) => {
+                self.steps -= 1;
+                Ok(Value::List(ListRef {
+                    items,
+                    scope: None,
+                    shared: false,
+                }))
+            }
+            Lookup::Expr(e) => {
                 // A reference back into an expression still being evaluated
                 // is a cycle: UNDEFINED, as libclassad decides.
                 let p = e as *const Expr;
                 if self.active.contains(&p) {
+                    self.cur = saved;
                     return Ok(Value::Undefined);
                 }
                 self.active.push(p);
                 self.depth -= 1;
-                let r = self.eval(e, Some(f));
+                let r = self.eval_element(self.cur, e);
                 self.depth += 1;
                 self.active.pop();
                 r
             }
-        }
+        };
+        self.cur = saved;
+        r
     }
 
     /// `{ads...}.attr`: the attribute selected from every element, as a new
-    /// list. Elements are evaluated in the current scope.
-    fn project(&mut self, l: ListRef<'e>, name: &[u8], cur: Option<FrameId>) -> Eval<'e> {
-        let saved_root = self.root;
-        self.root = self.top_of(cur);
+    /// list. Each element is evaluated in a fresh state whose current scope
+    /// is ours.
+    fn project(&mut self, l: ListRef<'e>, name: &[u8]) -> Result<&'e [Expr], Fail> {
+        let (saved_cur, saved_root) = (self.cur, self.root);
         let mut out = Vec::with_capacity(l.items.len());
         let mut result = Ok(());
         for item in l.items {
-            let r = (|| -> Eval<'e> {
-                if self.depth <= 0 {
-                    return Ok(Value::Error);
-                }
-                self.depth -= 1;
-                let v = self.eval(item, cur);
-                self.depth += 1;
-                let found = match v? {
-                    Value::Undefined => return Ok(Value::Undefined),
-                    Value::Ad(ad) => self.lookup_in_scope(name, ad.frame),
-                    Value::List(inner) => return self.project(inner, name, cur),
-                    _ => return Ok(Value::Error),
-                };
-                match found {
-                    Lookup::Fail => Err(Fail),
-                    Lookup::Error => Ok(Value::Error),
-                    Lookup::Undef => Ok(Value::Undefined),
-                    Lookup::Ad(f) => Ok(self.ad_value(f, false)),
-                    Lookup::Expr(e, f) => {
-                        if self.depth <= 0 {
-                            return Err(Fail);
-                        }
-                        let p = e as *const Expr;
-                        if self.active.contains(&p) {
-                            return Ok(Value::Undefined);
-                        }
+            self.cur = saved_cur;
+            self.root = self.top_of(saved_cur);
+            self.steps -= 1;
+            let r = match self.find_expr(Some(item), name, false) {
+                Err(f) => Err(f),
+                Ok(Lookup::Fail) => Err(Fail),
+                Ok(Lookup::Error) => Ok(Value::Error),
+                Ok(Lookup::Undef) => Ok(Value::Undefined),
+                Ok(_) if self.depth <= 0 => Err(Fail),
+                Ok(Lookup::Ad(f)) => Ok(self.ad_value(f, false)),
+                Ok(Lookup::List(items)) => Ok(Value::List(ListRef {
+                    items,
+                    scope: None,
+                    shared: false,
+                })),
+                Ok(Lookup::Expr(e)) => {
+                    let p = e as *const Expr;
+                    if self.active.contains(&p) {
+                        Ok(Value::Undefined)
+                    } else {
                         self.active.push(p);
                         self.depth -= 1;
-                        let r = self.eval(e, Some(f));
+                        let r = self.eval_element(self.cur, e);
                         self.depth += 1;
                         self.active.pop();
                         r
                     }
                 }
-            })();
+            };
             match r {
                 Ok(v) => out.push(super::value::value_to_expr(&v)),
                 Err(f) => {
@@ -540,29 +575,27 @@ impl<'e> Evaluator<'e> {
                 }
             }
         }
+        self.cur = saved_cur;
         self.root = saved_root;
         result?;
-        let list = self.arena.alloc(Expr::List(out));
-        let Expr::List(items) = list else {
+        let Expr::List(items) = self.arena.alloc(Expr::List(out)) else {
             unreachable!("just allocated a list")
         };
-        Ok(Value::List(ListRef {
-            items,
-            scope: None,
-            shared: false,
-        }))
+        Ok(items)
     }
 
     /// libclassad's `LookupInScope`: search `start` and its lexical parents;
-    /// a few special names answer from the scope chain itself.
-    fn lookup_in_scope(&self, name: &[u8], start: FrameId) -> Lookup<'e> {
+    /// a few special names answer from the scope chain itself. Like it, this
+    /// leaves the current scope at the last ad it looked in.
+    pub(super) fn lookup_in_scope(&mut self, name: &[u8], start: FrameId) -> Lookup<'e> {
         let mut current = start;
         loop {
+            self.cur = Some(current);
             let frame = self.frames[current as usize];
             match frame.kind {
                 FrameKind::Ad(ad) => {
                     if let Some(e) = ad.get(name) {
-                        return Lookup::Expr(e, current);
+                        return Lookup::Expr(e);
                     }
                 }
                 FrameKind::MatchRoot {
@@ -582,7 +615,7 @@ impl<'e> Evaluator<'e> {
                         }
                     }
                     if let Some(e) = match_root().get(name) {
-                        return Lookup::Expr(e, current);
+                        return Lookup::Expr(e);
                     }
                 }
             }
@@ -604,13 +637,22 @@ impl<'e> Evaluator<'e> {
                     None => Lookup::Undef,
                 };
             } else if name_is(name, "CurrentTime") {
-                return Lookup::Expr(current_time_call(), current);
+                return Lookup::Expr(current_time_call());
             }
             match super_scope {
                 Some(p) if p != start => current = p,
                 _ => return Lookup::Undef,
             }
         }
+    }
+
+    pub(super) fn lex_scope(&self) -> Option<FrameId> {
+        self.lex
+    }
+
+    /// Sets the lexical scope, returning the previous one to restore.
+    pub(super) fn set_lex(&mut self, scope: Option<FrameId>) -> Option<FrameId> {
+        std::mem::replace(&mut self.lex, scope)
     }
 
     pub(super) fn root_frame(&self) -> Option<FrameId> {
@@ -660,15 +702,6 @@ impl<'e> Evaluator<'e> {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         (self.rng >> 33) as i32 & i32::MAX
-    }
-
-    /// Looks a name up from a scope as an unscoped reference would
-    /// (including the other ad of a match); `None` if it is not bound.
-    pub fn lookup_expr(&self, name: &[u8], scope: FrameId) -> Option<(&'e Expr, FrameId)> {
-        match self.lookup_in_scope(name, scope) {
-            Lookup::Expr(e, f) => Some((e, f)),
-            _ => None,
-        }
     }
 }
 

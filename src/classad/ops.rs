@@ -359,3 +359,42 @@ pub fn binary<'e>(op: BinOp, v1: &Value<'e>, v2: &Value<'e>) -> Value<'e> {
         BinOp::Subscript => Value::Error,
     }
 }
+
+/// libclassad's `coerceToNumber` side effect: booleans become integers and
+/// an integer beside a real becomes a real, in place.
+fn coerce_in_place<'a>(v1: &mut Value<'a>, v2: &mut Value<'a>) {
+    let numeric = |v: &Value<'_>| matches!(v, Value::Bool(_) | Value::Int(_) | Value::Real(_));
+    if !numeric(v1) || !numeric(v2) {
+        return;
+    }
+    for v in [&mut *v1, &mut *v2] {
+        if let Value::Bool(b) = *v {
+            *v = Value::Int(i64::from(b));
+        }
+    }
+    match (&*v1, &*v2) {
+        (Value::Int(i), Value::Real(_)) => *v1 = Value::Real(*i as f64),
+        (Value::Real(_), Value::Int(i)) => *v2 = Value::Real(*i as f64),
+        _ => {}
+    }
+}
+
+/// libclassad's `Operation::Operate`, which built-ins such as `member`,
+/// `min` and `anyCompare` call: its coercions change the operands in place,
+/// and those changed values are what later iterations see.
+pub fn operate<'e>(op: BinOp, v1: &mut Value<'e>, v2: &mut Value<'e>) -> Value<'e> {
+    if op.is_strict() && strict_guard(v1, v2).is_some() {
+        return binary(op, v1, v2);
+    }
+    let coerces = match op {
+        BinOp::Lt | BinOp::Le | BinOp::Ne | BinOp::Eq | BinOp::Ge | BinOp::Gt => true,
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => {
+            is_arith_operand(v1) && is_arith_operand(v2)
+        }
+        _ => false,
+    };
+    if coerces {
+        coerce_in_place(v1, v2);
+    }
+    binary(op, v1, v2)
+}

@@ -335,11 +335,13 @@ pub fn parse_reltime(s: &[u8]) -> Option<f64> {
 pub fn abstime_to_string(t: AbsTime, out: &mut Vec<u8>) {
     let tm = gmtime(t.secs.wrapping_add(i64::from(t.offset)));
     out.extend_from_slice(&strftime(b"%Y-%m-%dT%H:%M:%S", &tm));
-    let mut tz = t.offset;
+    // libclassad negates an int here; the compiler's code behaves as if
+    // the arithmetic were wider, so i64 reproduces its text for INT_MIN.
+    let mut tz = i64::from(t.offset);
     let sign = if tz > 0 {
         '+'
     } else {
-        tz = tz.wrapping_neg();
+        tz = -tz;
         '-'
     };
     let s = format!("{sign}{:02}:{:02}", tz / 3600, (tz / 60) % 60);

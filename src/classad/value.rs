@@ -174,6 +174,12 @@ pub fn c_double_to_i64(d: f64) -> i64 {
     }
 }
 
+/// A relative time read into a `time_t`, as libclassad reads it: through
+/// an `int`, so it wraps beyond about 68 years.
+pub fn reltime_secs(r: f64) -> i64 {
+    i64::from(c_double_to_i32(r))
+}
+
 /// `(int) d` as x86-64 computes it: out-of-range and NaN give i32::MIN.
 pub fn c_double_to_i32(d: f64) -> i32 {
     let in_range = d > -2_147_483_649.0 && d < 2_147_483_648.0;
@@ -199,7 +205,7 @@ pub fn to_string_value<'e>(v: &Value<'e>) -> Result<Cow<'e, [u8]>, Value<'e>> {
         }
         Value::RelTime(r) => {
             let mut out = Vec::new();
-            reltime_to_string(c_double_to_i64(*r) as f64, &mut out);
+            reltime_to_string(reltime_secs(*r) as f64, &mut out);
             Ok(Cow::Owned(out))
         }
         other => {
@@ -227,7 +233,7 @@ pub fn to_int_value<'e>(v: &Value<'e>) -> Value<'e> {
         Value::Int(i) => Value::Int(*i),
         Value::Real(r) => Value::Int(c_double_to_i64(*r)),
         Value::AbsTime(t) => Value::Int(t.secs),
-        Value::RelTime(r) => Value::Int(c_double_to_i64(*r)),
+        Value::RelTime(r) => Value::Int(reltime_secs(*r)),
     }
 }
 
@@ -248,7 +254,7 @@ pub fn to_real_value<'e>(v: &Value<'e>) -> Value<'e> {
         Value::Int(i) => Value::Real(*i as f64),
         Value::Real(r) => Value::Real(*r),
         Value::AbsTime(t) => Value::Real(t.secs as f64),
-        Value::RelTime(r) => Value::Real(c_double_to_i64(*r) as f64),
+        Value::RelTime(r) => Value::Real(reltime_secs(*r) as f64),
     }
 }
 
@@ -269,7 +275,7 @@ pub fn unparse_value_into(v: &Value<'_>, style: Style, out: &mut Vec<u8>) {
         }
         Value::RelTime(r) => {
             out.extend_from_slice(b"relTime(\"");
-            reltime_to_string(c_double_to_i64(*r) as f64, out);
+            reltime_to_string(reltime_secs(*r) as f64, out);
             out.extend_from_slice(b"\")");
         }
         Value::List(l) => unparse_list_into(l.items, style, out),
@@ -288,7 +294,7 @@ pub fn value_to_expr(v: &Value<'_>) -> Expr {
         Value::Real(r) => Expr::Real(*r),
         Value::Str(s) => Expr::Str(s.to_vec()),
         Value::AbsTime(t) => Expr::AbsTime(*t),
-        Value::RelTime(r) => Expr::RelTime(c_double_to_i64(*r) as f64),
+        Value::RelTime(r) => Expr::RelTime(reltime_secs(*r) as f64),
         Value::List(l) => Expr::List(l.items.to_vec()),
         Value::Ad(a) => Expr::Ad(Box::new(a.ad.clone())),
     }

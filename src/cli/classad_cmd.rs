@@ -11,10 +11,11 @@ use serde_json::Value as Json;
 
 use crate::classad::ast::{ClassAd, Expr};
 use crate::classad::lexer::Syntax;
-use crate::classad::matching::{eval_to_text, Matcher};
+use crate::classad::matching::{with_value, Matcher};
 use crate::classad::parser::{parse_ad, Parser};
 use crate::classad::stream::{JsonReader, LongReader, StreamError};
-use crate::classad::unparse::{unparse_ad_into, write_json, write_long, Style};
+use crate::classad::unparse::{bytes_to_string, unparse_ad_into, write_json, write_long, Style};
+use crate::classad::value::{unparse_value_into, Value};
 
 /// One answer, in the oracle's output shape.
 #[derive(Serialize, Default)]
@@ -123,8 +124,19 @@ fn answer_case(case: &Json, now: i64) -> Answer {
             return out;
         }
     };
-    match eval_to_text(&expr, my.as_ref(), target.as_ref(), now) {
-        Ok((kind, value)) => {
+    let result = with_value(&expr, my.as_ref(), target.as_ref(), now, |r| {
+        r.map(|v| {
+            let mut text = Vec::new();
+            unparse_value_into(v, Style::New, &mut text);
+            (v.kind(), bytes_to_string(text), python_can_convert(v))
+        })
+    });
+    match result {
+        Ok((_, _, false)) => {
+            out.eval_error = Some("ConversionError");
+            out.msg = Some("the Python bindings cannot convert this value".into());
+        }
+        Ok((kind, value, true)) => {
             out.ok = true;
             out.kind = Some(kind.name());
             out.value = Some(value);
@@ -135,6 +147,30 @@ fn answer_case(case: &Json, now: i64) -> Answer {
         }
     }
     out
+}
+
+/// The protocol is defined by the official Python bindings, which convert
+/// every result to a Python value: strings that are not UTF-8 and times
+/// outside Python's datetime range fail there, and the oracle reports an
+/// evaluation error. Lists are converted element by element (literals only).
+fn python_can_convert(v: &Value<'_>) -> bool {
+    fn time_ok(secs: i64) -> bool {
+        (-62_135_596_800..=253_402_300_799).contains(&secs)
+    }
+    fn literal_ok(e: &Expr) -> bool {
+        match e {
+            Expr::Str(s) => std::str::from_utf8(s).is_ok(),
+            Expr::AbsTime(t) => time_ok(t.secs),
+            Expr::List(items) => items.iter().all(literal_ok),
+            _ => true,
+        }
+    }
+    match v {
+        Value::Str(s) => std::str::from_utf8(s).is_ok(),
+        Value::AbsTime(t) => time_ok(t.secs),
+        Value::List(l) => l.items.iter().all(literal_ok),
+        _ => true,
+    }
 }
 
 /// `classad eval`: the oracle's protocol, one JSON case a line.

@@ -42,15 +42,15 @@ pub fn string_tokens<'a>(s: &'a [u8], delims: &[u8]) -> Vec<&'a [u8]> {
 
 impl<'e> Evaluator<'e> {
     /// Evaluates every argument, failing as the first failure does.
-    fn eval_all(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Result<Vec<Value<'e>>, Fail> {
-        args.iter().map(|a| self.eval(a, cur)).collect()
+    fn eval_all(&mut self, args: Args<'e>) -> Result<Vec<Value<'e>>, Fail> {
+        args.iter().map(|a| self.eval(a)).collect()
     }
 
-    pub(super) fn string_list_size(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn string_list_size(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.is_empty() || args.len() > 2 {
             return Ok(Value::Error);
         }
-        let v = self.eval_all(args, cur)?;
+        let v = self.eval_all(args)?;
         let (Some(list), delims) = (v[0].as_str(), v.get(1).map(Value::as_str)) else {
             return Ok(Value::Error);
         };
@@ -62,16 +62,11 @@ impl<'e> Evaluator<'e> {
         Ok(Value::Int(string_tokens(list, delims).len() as i64))
     }
 
-    pub(super) fn string_list_summarize(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn string_list_summarize(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.is_empty() || args.len() > 2 {
             return Ok(Value::Error);
         }
-        let v = self.eval_all(args, cur)?;
+        let v = self.eval_all(args)?;
         let (Some(list), delims) = (v[0].as_str(), v.get(1).map(Value::as_str)) else {
             return Ok(Value::Error);
         };
@@ -132,16 +127,11 @@ impl<'e> Evaluator<'e> {
         })
     }
 
-    pub(super) fn string_list_member(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn string_list_member(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() < 2 || args.len() > 3 {
             return Ok(Value::Error);
         }
-        let v = self.eval_all(args, cur)?;
+        let v = self.eval_all(args)?;
         let text = |v: &Value<'e>| -> Option<Option<Vec<u8>>> {
             match v {
                 Value::Undefined => Some(None),
@@ -191,15 +181,11 @@ impl<'e> Evaluator<'e> {
         Ok(Value::Bool(rc))
     }
 
-    pub(super) fn string_list_regexp_member(
-        &mut self,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn string_list_regexp_member(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() < 2 || args.len() > 4 {
             return Ok(Value::Error);
         }
-        let v = self.eval_all(args, cur)?;
+        let v = self.eval_all(args)?;
         let (Some(pattern), Some(list)) = (v[0].as_str(), v[1].as_str()) else {
             return Ok(Value::Error);
         };
@@ -235,19 +221,19 @@ impl<'e> Evaluator<'e> {
 
     /// Without a pool configuration `CLASSAD_ENABLE_USER_HOME` is false, so
     /// `userHome` answers the default (or UNDEFINED) without a lookup.
-    pub(super) fn user_home(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn user_home(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.is_empty() || args.len() > 2 {
             return Err(Fail);
         }
         let default = if args.len() == 2 {
-            match self.eval(&args[1], cur) {
+            match self.eval(&args[1]) {
                 Ok(Value::Str(s)) => s.into_owned(),
                 _ => Vec::new(),
             }
         } else {
             Vec::new()
         };
-        let owner = self.eval(&args[0], cur).unwrap_or(Value::Undefined);
+        let owner = self.eval(&args[0]).unwrap_or(Value::Undefined);
         if owner.is_undefined() && default.is_empty() {
             return Ok(Value::Undefined);
         }
@@ -263,11 +249,11 @@ impl<'e> Evaluator<'e> {
 
     /// Without a pool configuration no map is loaded: `userMap` gives its
     /// default (fourth argument) or UNDEFINED.
-    pub(super) fn user_map(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn user_map(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() < 2 || args.len() > 4 {
             return Ok(Value::Error);
         }
-        let v = self.eval_all(args, cur)?;
+        let v = self.eval_all(args)?;
         let default = if args.len() == 4 {
             v[3].clone()
         } else {
@@ -281,16 +267,11 @@ impl<'e> Evaluator<'e> {
         Ok(default)
     }
 
-    pub(super) fn split_at(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn split_at(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let Value::Str(s) = self.eval(&args[0], cur)? else {
+        let Value::Str(s) = self.eval(&args[0])? else {
             return Ok(Value::Error);
         };
         let (a, b) = match s.iter().position(|&c| c == b'@') {
@@ -301,13 +282,13 @@ impl<'e> Evaluator<'e> {
         Ok(self.string_list(vec![a, b]))
     }
 
-    pub(super) fn split_arb(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn split_arb(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 && args.len() != 2 {
             return Ok(Value::Error);
         }
-        let s = self.eval(&args[0], cur)?;
+        let s = self.eval(&args[0])?;
         let seps = if args.len() == 2 {
-            Some(self.eval(&args[1], cur)?)
+            Some(self.eval(&args[1])?)
         } else {
             None
         };
@@ -348,26 +329,26 @@ impl<'e> Evaluator<'e> {
         Ok(self.string_list(out))
     }
 
-    pub(super) fn eval_in_each_context(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn eval_in_each_context(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         let each = f == Builtin::EvalInEachContext;
         if args.len() != 2 {
             return Ok(Value::Error);
         }
+        // The expression keeps the scope it was written in: the call's, or
+        // the ad a referenced attribute was found in.
         let mut expr: &'e Expr = &args[0];
+        let mut expr_scope = self.lex_scope();
         if let Expr::Attr(a) = expr {
-            if let Some((found, _)) = self.deref(a, cur) {
+            // Deref, as HTCondor does, also moves the current scope.
+            if let Some(found) = self.deref(a) {
                 expr = found;
+                expr_scope = self.cur;
             }
         }
-        let items: &'e [Expr] = match &args[1] {
-            Expr::List(items) => items,
-            other => match self.eval(other, cur) {
-                Ok(Value::List(l)) => l.items,
+        let (items, scope): (&'e [Expr], _) = match &args[1] {
+            Expr::List(items) => (items, self.lex_scope()),
+            other => match self.eval(other) {
+                Ok(Value::List(l)) => (l.items, l.scope),
                 Ok(Value::Undefined) => {
                     return Ok(if each {
                         Value::Undefined
@@ -381,7 +362,7 @@ impl<'e> Evaluator<'e> {
         let mut results = Vec::new();
         let mut count = 0i64;
         for item in items {
-            let v = self.eval_in_context(expr, item, cur);
+            let v = self.eval_in_context(expr, expr_scope, item, scope);
             if each {
                 results.push(value_to_expr(&v));
             } else if v.as_bool_equiv() == Some(true) {
@@ -391,8 +372,7 @@ impl<'e> Evaluator<'e> {
         if !each {
             return Ok(Value::Int(count));
         }
-        let e = self.arena.alloc(Expr::List(results));
-        let Expr::List(items) = e else {
+        let Expr::List(items) = self.arena.alloc(Expr::List(results)) else {
             unreachable!("just allocated a list")
         };
         Ok(Value::List(ListRef {
@@ -408,10 +388,11 @@ impl<'e> Evaluator<'e> {
     fn eval_in_context(
         &mut self,
         expr: &'e Expr,
+        expr_scope: Option<FrameId>,
         item: &'e Expr,
-        cur: Option<FrameId>,
+        scope: Option<FrameId>,
     ) -> Value<'e> {
-        let nested = match self.eval(item, cur) {
+        let nested = match self.eval_element(scope, item) {
             Ok(Value::Ad(a)) => a.frame,
             Ok(Value::Undefined) => return Value::Undefined,
             _ => return Value::Error,
@@ -428,7 +409,7 @@ impl<'e> Evaluator<'e> {
             }
         }
         let r = self
-            .fresh(Some(nested), |ev| ev.eval(expr, Some(nested)))
+            .fresh(Some(nested), |ev| ev.eval_element(expr_scope, expr))
             .unwrap_or(Value::Error);
         self.set_alternate(nested, saved_alt);
         r

@@ -2,24 +2,25 @@
 
 use std::collections::BTreeMap;
 
+use super::super::ast::AttrRef;
 use super::super::ast::{BinOp, Expr};
-use super::super::eval::{Eval, Evaluator, Fail};
+use super::super::eval::{Eval, Evaluator, Fail, Lookup};
 use super::super::ops;
 use super::super::parser::parse_expr;
 use super::super::unparse::{to_text, unparse_pretty};
 use super::super::value::{
-    c_double_to_i64, to_int_value, to_real_value, to_string_value, FrameId, Value,
+    c_double_to_i64, reltime_secs, to_int_value, to_real_value, to_string_value, ListRef, Value,
 };
 use super::Builtin;
 
 type Args<'e> = &'e [Expr];
 
 impl<'e> Evaluator<'e> {
-    pub(super) fn is_type(&mut self, f: Builtin, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn is_type(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let v = self.eval(&args[0], cur)?;
+        let v = self.eval(&args[0])?;
         use Builtin as B;
         Ok(Value::Bool(match f {
             B::IsUndefined => v.is_undefined(),
@@ -36,13 +37,13 @@ impl<'e> Evaluator<'e> {
         }))
     }
 
-    pub(super) fn member(&mut self, f: Builtin, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn member(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         let identical = f == Builtin::IdenticalMember;
         if args.len() != 2 {
             return Ok(Value::Error);
         }
-        let item = self.eval(&args[0], cur)?;
-        let list = self.eval(&args[1], cur)?;
+        let item = self.eval(&args[0])?;
+        let list = self.eval(&args[1])?;
         if list.is_undefined() || (!identical && item.is_undefined()) {
             return Ok(Value::Undefined);
         }
@@ -56,20 +57,21 @@ impl<'e> Evaluator<'e> {
             return Ok(Value::Error);
         }
         let op = if identical { BinOp::Is } else { BinOp::Eq };
+        let mut item = item;
         for e in l.items {
-            let v = self.eval(e, cur)?;
-            if let Value::Bool(true) = ops::binary(op, &v, &item) {
+            let mut v = self.eval_element(l.scope, e)?;
+            if let Value::Bool(true) = ops::operate(op, &mut v, &mut item) {
                 return Ok(Value::Bool(true));
             }
         }
         Ok(Value::Bool(false))
     }
 
-    pub(super) fn size(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn size(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        Ok(match self.eval(&args[0], cur)? {
+        Ok(match self.eval(&args[0])? {
             Value::Undefined => Value::Undefined,
             Value::List(l) => Value::Int(l.items.len() as i64),
             Value::Ad(a) => Value::Int(a.ad.len() as i64),
@@ -78,29 +80,29 @@ impl<'e> Evaluator<'e> {
         })
     }
 
-    fn list_arg(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Result<&'e [Expr], Eval<'e>> {
-        match self.eval(&args[0], cur) {
+    fn list_arg(&mut self, args: Args<'e>) -> Result<ListRef<'e>, Eval<'e>> {
+        match self.eval(&args[0]) {
             Err(f) => Err(Err(f)),
             Ok(Value::Undefined) => Err(Ok(Value::Undefined)),
-            Ok(Value::List(l)) => Ok(l.items),
+            Ok(Value::List(l)) => Ok(l),
             Ok(_) => Err(Ok(Value::Error)),
         }
     }
 
-    pub(super) fn sum_avg(&mut self, f: Builtin, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn sum_avg(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let items = match self.list_arg(args, cur) {
-            Ok(items) => items,
+        let list = match self.list_arg(args) {
+            Ok(l) => l,
             Err(r) => return r,
         };
         let mut result = Value::Int(0);
         let mut len = 0i64;
         let mut first = true;
-        for e in items {
+        for e in list.items {
             len += 1;
-            let v = self.eval(e, cur)?;
+            let v = self.eval_element(list.scope, e)?;
             if v.is_undefined() {
                 len -= 1;
                 continue;
@@ -112,21 +114,22 @@ impl<'e> Evaluator<'e> {
                 result = v;
                 first = false;
             } else {
-                result = ops::binary(BinOp::Add, &result, &v);
+                let mut v = v;
+                result = ops::operate(BinOp::Add, &mut result, &mut v);
             }
         }
         if f == Builtin::Avg && len > 0 {
-            result = ops::binary(BinOp::Div, &result, &Value::Real(len as f64));
+            result = ops::operate(BinOp::Div, &mut result, &mut Value::Real(len as f64));
         }
         Ok(result)
     }
 
-    pub(super) fn min_max(&mut self, f: Builtin, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn min_max(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let items = match self.list_arg(args, cur) {
-            Ok(items) => items,
+        let list = match self.list_arg(args) {
+            Ok(l) => l,
             Err(r) => return r,
         };
         let op = if f == Builtin::Min {
@@ -136,8 +139,8 @@ impl<'e> Evaluator<'e> {
         };
         let mut result = Value::Undefined;
         let mut first = true;
-        for e in items {
-            let v = self.eval(e, cur)?;
+        for e in list.items {
+            let v = self.eval_element(list.scope, e)?;
             if v.is_undefined() {
                 continue;
             }
@@ -147,23 +150,21 @@ impl<'e> Evaluator<'e> {
             if first {
                 result = v;
                 first = false;
-            } else if let Value::Bool(true) = ops::binary(op, &v, &result) {
-                result = v;
+            } else {
+                let mut v = v;
+                if let Value::Bool(true) = ops::operate(op, &mut v, &mut result) {
+                    result = v;
+                }
             }
         }
         Ok(result)
     }
 
-    pub(super) fn list_compare(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn list_compare(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() != 3 {
             return Ok(Value::Error);
         }
-        let op = match self.eval(&args[0], cur)? {
+        let op = match self.eval(&args[0])? {
             Value::Undefined => return Ok(Value::Undefined),
             Value::Str(s) => match &s[..] {
                 b"<" => BinOp::Lt,
@@ -178,15 +179,15 @@ impl<'e> Evaluator<'e> {
             },
             _ => return Ok(Value::Error),
         };
-        let items = match self.list_arg(&args[1..], cur) {
-            Ok(items) => items,
+        let list = match self.list_arg(&args[1..]) {
+            Ok(l) => l,
             Err(r) => return r,
         };
-        let target = self.eval(&args[2], cur)?;
+        let mut target = self.eval(&args[2])?;
         let all = f == Builtin::AllCompare;
-        for e in items {
-            let v = self.eval(e, cur)?;
-            match ops::binary(op, &v, &target) {
+        for e in list.items {
+            let mut v = self.eval_element(list.scope, e)?;
+            match ops::operate(op, &mut v, &mut target) {
                 Value::Bool(true) if !all => return Ok(Value::Bool(true)),
                 Value::Bool(false) if all => return Ok(Value::Bool(false)),
                 Value::Bool(_) => {}
@@ -199,38 +200,38 @@ impl<'e> Evaluator<'e> {
         Ok(Value::Bool(all))
     }
 
-    pub(super) fn conv_int(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn conv_int(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let v = self.eval(&args[0], cur)?;
+        let v = self.eval(&args[0])?;
         Ok(to_int_value(&v))
     }
 
-    pub(super) fn conv_real(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn conv_real(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let v = self.eval(&args[0], cur)?;
+        let v = self.eval(&args[0])?;
         Ok(to_real_value(&v))
     }
 
-    pub(super) fn conv_string(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn conv_string(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let v = self.eval(&args[0], cur)?;
+        let v = self.eval(&args[0])?;
         Ok(match to_string_value(&v) {
             Ok(s) => Value::Str(s),
             Err(v) => v,
         })
     }
 
-    pub(super) fn conv_bool(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn conv_bool(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        Ok(match self.eval(&args[0], cur)? {
+        Ok(match self.eval(&args[0])? {
             Value::Undefined => Value::Undefined,
             Value::Bool(b) => Value::Bool(b),
             Value::Int(i) => Value::Bool(i != 0),
@@ -244,38 +245,39 @@ impl<'e> Evaluator<'e> {
                     Value::Undefined
                 }
             }
-            Value::RelTime(r) => Value::Bool(c_double_to_i64(r) != 0),
+            Value::RelTime(r) => Value::Bool(reltime_secs(r) != 0),
             _ => Value::Error,
         })
     }
 
-    pub(super) fn unparse_fn(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn unparse_fn(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 || !matches!(args[0], Expr::Attr(_)) {
             return Ok(Value::Error);
         }
         let name = to_text(&args[0]);
         let mut out = Vec::new();
-        if let Some(ad) = cur.and_then(|c| self.frame_ad(c)) {
-            if let Some(e) = ad.get(name.as_bytes()) {
+        if let Some(c) = self.cur {
+            if let Some(e) = self.frame_ad(c).get(name.as_bytes()) {
                 unparse_pretty(e, &mut out);
             }
         }
         Ok(Value::string(out))
     }
 
-    pub(super) fn unresolved(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn unresolved(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.is_empty() || args.len() > 2 {
             return Ok(Value::Error);
         }
         let Expr::Attr(a) = &args[0] else {
             return Ok(Value::Error);
         };
-        let expr = match self.deref(a, cur) {
-            Some((e, _)) => e,
-            None => return Ok(Value::Undefined),
+        // Like libclassad's Deref, this leaves the scope where the search
+        // ended current, and references are resolved from there.
+        let Some(expr) = self.deref(a) else {
+            return Ok(Value::Undefined);
         };
         let pattern = if args.len() == 2 {
-            match self.eval(&args[1], cur)? {
+            match self.eval(&args[1])? {
                 Value::Str(p) => match super::regex::Pattern::new(&p, super::regex::CASELESS) {
                     Some(re) => Some(re),
                     None => return Ok(Value::Error),
@@ -286,11 +288,13 @@ impl<'e> Evaluator<'e> {
             None
         };
         let mut refs = BTreeMap::new();
-        if cur.is_some() {
-            let mut cur_ad = cur;
-            if self.external_refs(expr, &mut cur_ad, &mut refs).is_err() {
+        if self.cur.is_some() {
+            // The expression belongs to the ad it was found in.
+            let saved = self.set_lex(self.cur);
+            if self.external_refs(expr, &mut refs).is_err() {
                 refs.clear();
             }
+            self.set_lex(saved);
         }
         let names = refs.into_values().map(|n: Vec<u8>| {
             if n.len() >= 7 && n[..7].eq_ignore_ascii_case(b"target.") {
@@ -312,16 +316,11 @@ impl<'e> Evaluator<'e> {
         }
     }
 
-    pub(super) fn do_round(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn do_round(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let v = self.eval(&args[0], cur)?;
+        let v = self.eval(&args[0])?;
         if let Value::Int(i) = v {
             return Ok(Value::Int(i));
         }
@@ -335,17 +334,12 @@ impl<'e> Evaluator<'e> {
         })))
     }
 
-    pub(super) fn do_math2(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn do_math2(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() != 2 {
             return Ok(Value::Error);
         }
-        let a = self.eval(&args[0], cur)?;
-        let mut b = self.eval(&args[1], cur)?;
+        let a = self.eval(&args[0])?;
+        let mut b = self.eval(&args[1])?;
         if f == Builtin::Pow {
             if let (Value::Int(x), Value::Int(n)) = (&a, &b) {
                 if *n >= 0 {
@@ -368,7 +362,7 @@ impl<'e> Evaluator<'e> {
             let mut base = Value::Real(0.0);
             let mut rb = 0.0;
             for e in l.items {
-                base = self.eval(e, cur)?;
+                base = self.eval_element(l.scope, e)?;
                 match to_real_value(&base) {
                     Value::Real(x) => {
                         rb = x;
@@ -404,10 +398,10 @@ impl<'e> Evaluator<'e> {
         Ok(Value::Real((rval / rbase).ceil() * rbase))
     }
 
-    pub(super) fn random(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn random(&mut self, args: Args<'e>) -> Eval<'e> {
         let v = match args.len() {
             0 => Value::Real(1.0),
-            1 => self.eval(&args[0], cur)?,
+            1 => self.eval(&args[0])?,
             _ => return Ok(Value::Error),
         };
         match v {
@@ -430,25 +424,25 @@ impl<'e> Evaluator<'e> {
         }
     }
 
-    pub(super) fn if_then_else(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn if_then_else(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 3 {
             return Ok(Value::Error);
         }
-        let c = match self.eval(&args[0], cur)? {
+        let c = match self.eval(&args[0])? {
             Value::Bool(b) => b,
             Value::Int(i) => i != 0,
             Value::Real(r) => r != 0.0,
             Value::Undefined => return Ok(Value::Undefined),
             _ => return Ok(Value::Error),
         };
-        self.eval(&args[if c { 1 } else { 2 }], cur)
+        self.eval(&args[if c { 1 } else { 2 }])
     }
 
-    pub(super) fn interval(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn interval(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let v = self.eval(&args[0], cur)?;
+        let v = self.eval(&args[0])?;
         let Value::Int(total) = to_int_value(&v) else {
             return Ok(Value::Error);
         };
@@ -480,11 +474,11 @@ impl<'e> Evaluator<'e> {
         Ok(Value::string(s.into_bytes()))
     }
 
-    pub(super) fn eval_fn(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn eval_fn(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let v = self.eval(&args[0], cur)?;
+        let v = self.eval(&args[0])?;
         let Ok(text) = to_string_value(&v) else {
             return Ok(Value::Error);
         };
@@ -496,31 +490,28 @@ impl<'e> Evaluator<'e> {
         };
         let e = self.arena.alloc(parsed);
         self.depth -= 1;
-        let r = self.eval(e, cur);
+        // The parsed expression belongs to the current ad.
+        let r = self.eval_element(self.cur, e);
         self.depth += 1;
         r
     }
 
-    pub(super) fn debug_fn(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn debug_fn(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        self.eval(&args[0], cur)
+        self.eval(&args[0])
     }
 
-    pub(super) fn string_lists_intersect(
-        &mut self,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn string_lists_intersect(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 2 && args.len() != 3 {
             return Ok(Value::Error);
         }
         // Evaluation failures here give ERROR rather than failing the call.
-        let a0 = self.eval(&args[0], cur).unwrap_or(Value::Error);
-        let a1 = self.eval(&args[1], cur).unwrap_or(Value::Error);
+        let a0 = self.eval(&args[0]).unwrap_or(Value::Error);
+        let a1 = self.eval(&args[1]).unwrap_or(Value::Error);
         let a2 = if args.len() == 3 {
-            Some(self.eval(&args[2], cur).unwrap_or(Value::Error))
+            Some(self.eval(&args[2]).unwrap_or(Value::Error))
         } else {
             None
         };
@@ -549,28 +540,17 @@ impl<'e> Evaluator<'e> {
         Ok(Value::Bool(split(s0).iter().any(|t| right.contains(t))))
     }
 
-    /// `AttributeReference::Deref`: the expression a reference names and the
-    /// scope it lives in, without evaluating it.
-    pub(super) fn deref(
-        &mut self,
-        a: &'e super::super::ast::AttrRef,
-        cur: Option<FrameId>,
-    ) -> Option<(&'e Expr, FrameId)> {
-        match &a.base {
-            None => {
-                let start = if a.absolute { self.root_frame()? } else { cur? };
-                self.lookup_expr(&a.name, start).or_else(|| {
-                    if a.absolute {
-                        return None;
-                    }
-                    let alt = self.alternate_of(start)?;
-                    self.lookup_expr(&a.name, alt)
-                })
-            }
-            Some(base) => match self.eval(base, cur).ok()? {
-                Value::Ad(ad) => self.lookup_expr(&a.name, ad.frame),
-                _ => None,
-            },
+    /// `AttributeReference::Deref`: the expression a reference names,
+    /// unevaluated; the current scope moves as the lookup moved it.
+    pub(super) fn deref(&mut self, a: &'e AttrRef) -> Option<&'e Expr> {
+        match self.find_expr(a.base.as_ref(), &a.name, a.absolute).ok()? {
+            Lookup::Expr(e) => Some(e),
+            Lookup::Ad(f) => Some(
+                self.arena
+                    .alloc(Expr::Ad(Box::new(self.frame_ad(f).clone()))),
+            ),
+            Lookup::List(items) => Some(self.arena.alloc(Expr::List(items.to_vec()))),
+            Lookup::Undef | Lookup::Error | Lookup::Fail => None,
         }
     }
 
@@ -579,7 +559,6 @@ impl<'e> Evaluator<'e> {
     fn external_refs(
         &mut self,
         e: &'e Expr,
-        cur: &mut Option<FrameId>,
         refs: &mut BTreeMap<Vec<u8>, Vec<u8>>,
     ) -> Result<(), Fail> {
         let mut add = |name: Vec<u8>| {
@@ -588,17 +567,9 @@ impl<'e> Evaluator<'e> {
         match e {
             Expr::Attr(a) => {
                 let start = match &a.base {
-                    None => {
-                        if a.absolute {
-                            self.root_frame().ok_or(Fail)?
-                        } else {
-                            match *cur {
-                                Some(c) => c,
-                                None => return Err(Fail),
-                            }
-                        }
-                    }
-                    Some(base) => match self.eval(base, *cur)? {
+                    None if a.absolute => self.root_frame().ok_or(Fail)?,
+                    None => self.cur.ok_or(Fail)?,
+                    Some(base) => match self.eval(base)? {
                         Value::Undefined => {
                             let mut full = to_text(base).into_bytes();
                             full.push(b'.');
@@ -610,38 +581,63 @@ impl<'e> Evaluator<'e> {
                         _ => return Err(Fail),
                     },
                 };
-                match self.lookup_expr(&a.name, start) {
-                    None => {
+                let saved = self.cur;
+                let (found, scope) = match self.lookup_in_scope(&a.name, start) {
+                    Lookup::Undef => {
                         add(a.name.clone());
-                        Ok(())
+                        self.cur = saved;
+                        return Ok(());
                     }
-                    Some((found, frame)) => {
+                    Lookup::Expr(found) => (found, self.cur),
+                    Lookup::Ad(f) => {
+                        // The scope itself: its attributes, in it.
                         if self.depth <= 0 {
+                            self.cur = saved;
                             return Err(Fail);
                         }
                         self.depth -= 1;
-                        let saved = *cur;
-                        *cur = Some(frame);
-                        let r = self.external_refs(found, cur, refs);
-                        *cur = saved;
+                        let outer = self.set_lex(Some(f));
+                        let ad = self.frame_ad(f);
+                        let r = self.external_refs_all(ad.iter().map(|(_, v)| v), refs);
+                        self.set_lex(outer);
                         self.depth += 1;
-                        r
+                        self.cur = saved;
+                        return r;
                     }
+                    _ => return Err(Fail),
+                };
+                if self.depth <= 0 {
+                    self.cur = saved;
+                    return Err(Fail);
                 }
+                self.depth -= 1;
+                let outer = self.set_lex(scope);
+                let r = self.external_refs(found, refs);
+                self.set_lex(outer);
+                self.depth += 1;
+                self.cur = saved;
+                r
             }
-            Expr::Unary(_, x) | Expr::Paren(x) => self.external_refs(x, cur, refs),
+            Expr::Unary(_, x) | Expr::Paren(x) => self.external_refs(x, refs),
             Expr::Binary(_, p) => {
-                self.external_refs(&p.0, cur, refs)?;
-                self.external_refs(&p.1, cur, refs)
+                self.external_refs(&p.0, refs)?;
+                self.external_refs(&p.1, refs)
             }
             Expr::Cond(c) => {
-                self.external_refs(&c.0, cur, refs)?;
-                self.external_refs(&c.1, cur, refs)?;
-                self.external_refs(&c.2, cur, refs)
+                self.external_refs(&c.0, refs)?;
+                self.external_refs(&c.1, refs)?;
+                self.external_refs(&c.2, refs)
             }
-            Expr::Call(c) => self.external_refs_all(c.args.iter(), cur, refs),
-            Expr::List(items) => self.external_refs_all(items.iter(), cur, refs),
-            Expr::Ad(ad) => self.external_refs_all(ad.iter().map(|(_, v)| v), cur, refs),
+            Expr::Call(c) => self.external_refs_all(c.args.iter(), refs),
+            Expr::List(items) => self.external_refs_all(items.iter(), refs),
+            Expr::Ad(ad) => {
+                // Attributes of an ad literal are written in that ad.
+                let f = self.new_ad_frame(ad, self.lex_scope());
+                let outer = self.set_lex(Some(f));
+                let r = self.external_refs_all(ad.iter().map(|(_, v)| v), refs);
+                self.set_lex(outer);
+                r
+            }
             _ => Ok(()),
         }
     }
@@ -649,7 +645,6 @@ impl<'e> Evaluator<'e> {
     fn external_refs_all(
         &mut self,
         items: impl Iterator<Item = &'e Expr>,
-        cur: &mut Option<FrameId>,
         refs: &mut BTreeMap<Vec<u8>, Vec<u8>>,
     ) -> Result<(), Fail> {
         for e in items {
@@ -657,7 +652,7 @@ impl<'e> Evaluator<'e> {
                 return Err(Fail);
             }
             self.depth -= 1;
-            let r = self.external_refs(e, cur, refs);
+            let r = self.external_refs(e, refs);
             self.depth += 1;
             r?;
         }

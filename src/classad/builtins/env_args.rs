@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use super::super::ast::Expr;
 use super::super::eval::{Eval, Evaluator};
-use super::super::value::{FrameId, ListRef, Value};
+use super::super::value::{ListRef, Value};
 
 type Args<'e> = &'e [Expr];
 
@@ -189,25 +189,25 @@ impl Env {
 
 impl<'e> Evaluator<'e> {
     /// The optional version argument of `argsToList`/`listToArgs`.
-    fn args_version(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Result<i32, Eval<'e>> {
+    fn args_version(&mut self, args: Args<'e>) -> Result<i32, Eval<'e>> {
         if args.len() < 2 {
             return Ok(2);
         }
-        match self.eval(&args[1], cur).map_err(Err)? {
+        match self.eval(&args[1]).map_err(Err)? {
             Value::Int(v) if v as i32 == 1 || v as i32 == 2 => Ok(v as i32),
             _ => Err(Ok(Value::Error)),
         }
     }
 
-    pub(super) fn args_to_list(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn args_to_list(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 && args.len() != 2 {
             return Ok(Value::Error);
         }
-        let vers = match self.args_version(args, cur) {
+        let vers = match self.args_version(args) {
             Ok(v) => v,
             Err(r) => return r,
         };
-        let Value::Str(s) = self.eval(&args[0], cur)? else {
+        let Value::Str(s) = self.eval(&args[0])? else {
             return Ok(Value::Error);
         };
         let list = if vers == 1 {
@@ -236,20 +236,20 @@ impl<'e> Evaluator<'e> {
         })
     }
 
-    pub(super) fn list_to_args(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn list_to_args(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 && args.len() != 2 {
             return Ok(Value::Error);
         }
-        let vers = match self.args_version(args, cur) {
+        let vers = match self.args_version(args) {
             Ok(v) => v,
             Err(r) => return r,
         };
-        let Value::List(l) = self.eval(&args[0], cur)? else {
+        let Value::List(l) = self.eval(&args[0])? else {
             return Ok(Value::Error);
         };
         let mut items = Vec::with_capacity(l.items.len());
         for e in l.items {
-            match self.eval(e, cur)? {
+            match self.eval_element(l.scope, e)? {
                 Value::Str(s) => items.push(s.into_owned()),
                 _ => return Ok(Value::Error),
             }
@@ -270,11 +270,11 @@ impl<'e> Evaluator<'e> {
         Ok(Value::string(join_args(items.iter().map(Vec::as_slice))))
     }
 
-    pub(super) fn env_v1_to_v2(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn env_v1_to_v2(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let s = match self.eval(&args[0], cur)? {
+        let s = match self.eval(&args[0])? {
             Value::Undefined => return Ok(Value::Undefined),
             Value::Str(s) => s,
             _ => return Ok(Value::Error),
@@ -286,10 +286,10 @@ impl<'e> Evaluator<'e> {
         Ok(Value::string(env.to_v2()))
     }
 
-    pub(super) fn merge_environment(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn merge_environment(&mut self, args: Args<'e>) -> Eval<'e> {
         let mut env = Env::default();
         for a in args {
-            match self.eval(a, cur)? {
+            match self.eval(a)? {
                 Value::Undefined => continue,
                 Value::Str(s) => {
                     if !env.merge_v2(&s) {

@@ -13,7 +13,7 @@ mod times;
 
 use super::ast::Call;
 use super::eval::{Eval, Evaluator};
-use super::value::{FrameId, Value};
+use super::value::Value;
 
 macro_rules! builtins {
     ($($variant:ident => $name:literal),* $(,)?) => {
@@ -134,7 +134,7 @@ builtins! {
 }
 
 impl<'e> Evaluator<'e> {
-    pub(super) fn call(&mut self, c: &'e Call, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn call(&mut self, c: &'e Call) -> Eval<'e> {
         let Some(f) = c.func else {
             return Ok(Value::Error);
         };
@@ -150,12 +150,12 @@ impl<'e> Evaluator<'e> {
             | B::IsClassAd
             | B::IsBoolean
             | B::IsAbsTime
-            | B::IsRelTime => self.is_type(f, args, cur),
-            B::Member | B::IdenticalMember => self.member(f, args, cur),
-            B::Size => self.size(args, cur),
-            B::Sum | B::Avg => self.sum_avg(f, args, cur),
-            B::Min | B::Max => self.min_max(f, args, cur),
-            B::AnyCompare | B::AllCompare => self.list_compare(f, args, cur),
+            | B::IsRelTime => self.is_type(f, args),
+            B::Member | B::IdenticalMember => self.member(f, args),
+            B::Size => self.size(args),
+            B::Sum | B::Avg => self.sum_avg(f, args),
+            B::Min | B::Max => self.min_max(f, args),
+            B::AnyCompare | B::AllCompare => self.list_compare(f, args),
             B::Time => self.epoch_time(args),
             B::CurrentTime => self.current_time(args),
             B::TimeZoneOffset => self.time_zone_offset(args),
@@ -168,56 +168,56 @@ impl<'e> Evaluator<'e> {
             | B::GetDays
             | B::GetHours
             | B::GetMinutes
-            | B::GetSeconds => self.get_field(f, args, cur),
-            B::SplitTime => self.split_time(args, cur),
-            B::FormatTime => self.format_time(args, cur),
-            B::StrCat | B::Join => self.str_cat(f, args, cur),
-            B::ToUpper | B::ToLower => self.change_case(f, args, cur),
-            B::Substr => self.substr(args, cur),
-            B::StrCmp | B::StrICmp => self.compare_string(f, args, cur),
+            | B::GetSeconds => self.get_field(f, args),
+            B::SplitTime => self.split_time(args),
+            B::FormatTime => self.format_time(args),
+            B::StrCat | B::Join => self.str_cat(f, args),
+            B::ToUpper | B::ToLower => self.change_case(f, args),
+            B::Substr => self.substr(args),
+            B::StrCmp | B::StrICmp => self.compare_string(f, args),
             B::VersionCmp
             | B::VersionLE
             | B::VersionLT
             | B::VersionGE
             | B::VersionGT
-            | B::VersionEQ => self.compare_version(f, args, cur),
-            B::VersionInRange => self.version_in_range(args, cur),
-            B::Regexp => self.match_pattern(args, cur),
-            B::RegexpMember => self.match_pattern_member(args, cur),
-            B::Regexps | B::Replace | B::ReplaceAll => self.subst_pattern(f, args, cur),
-            B::Int => self.conv_int(args, cur),
-            B::Real => self.conv_real(args, cur),
-            B::String => self.conv_string(args, cur),
-            B::Bool => self.conv_bool(args, cur),
-            B::AbsTime | B::RelTime => self.conv_time(f, args, cur),
-            B::Unparse => self.unparse_fn(args, cur),
-            B::Unresolved => self.unresolved(args, cur),
-            B::Floor | B::Ceil | B::Ceiling | B::Round => self.do_round(f, args, cur),
-            B::Pow | B::Quantize => self.do_math2(f, args, cur),
-            B::Random => self.random(args, cur),
-            B::IfThenElse => self.if_then_else(args, cur),
-            B::Interval => self.interval(args, cur),
-            B::Eval => self.eval_fn(args, cur),
-            B::StringListsIntersect => self.string_lists_intersect(args, cur),
-            B::Debug => self.debug_fn(args, cur),
-            B::EnvV1ToV2 => self.env_v1_to_v2(args, cur),
-            B::MergeEnvironment => self.merge_environment(args, cur),
-            B::ListToArgs => self.list_to_args(args, cur),
-            B::ArgsToList => self.args_to_list(args, cur),
-            B::StringListSize => self.string_list_size(args, cur),
+            | B::VersionEQ => self.compare_version(f, args),
+            B::VersionInRange => self.version_in_range(args),
+            B::Regexp => self.match_pattern(args),
+            B::RegexpMember => self.match_pattern_member(args),
+            B::Regexps | B::Replace | B::ReplaceAll => self.subst_pattern(f, args),
+            B::Int => self.conv_int(args),
+            B::Real => self.conv_real(args),
+            B::String => self.conv_string(args),
+            B::Bool => self.conv_bool(args),
+            B::AbsTime | B::RelTime => self.conv_time(f, args),
+            B::Unparse => self.unparse_fn(args),
+            B::Unresolved => self.unresolved(args),
+            B::Floor | B::Ceil | B::Ceiling | B::Round => self.do_round(f, args),
+            B::Pow | B::Quantize => self.do_math2(f, args),
+            B::Random => self.random(args),
+            B::IfThenElse => self.if_then_else(args),
+            B::Interval => self.interval(args),
+            B::Eval => self.eval_fn(args),
+            B::StringListsIntersect => self.string_lists_intersect(args),
+            B::Debug => self.debug_fn(args),
+            B::EnvV1ToV2 => self.env_v1_to_v2(args),
+            B::MergeEnvironment => self.merge_environment(args),
+            B::ListToArgs => self.list_to_args(args),
+            B::ArgsToList => self.args_to_list(args),
+            B::StringListSize => self.string_list_size(args),
             B::StringListSum | B::StringListAvg | B::StringListMin | B::StringListMax => {
-                self.string_list_summarize(f, args, cur)
+                self.string_list_summarize(f, args)
             }
             B::StringListMember
             | B::StringListIMember
             | B::StringListSubsetMatch
-            | B::StringListISubsetMatch => self.string_list_member(f, args, cur),
-            B::StringListRegexpMember => self.string_list_regexp_member(args, cur),
-            B::UserHome => self.user_home(args, cur),
-            B::UserMap => self.user_map(args, cur),
-            B::SplitUserName | B::SplitSlotName => self.split_at(f, args, cur),
-            B::Split => self.split_arb(args, cur),
-            B::EvalInEachContext | B::CountMatches => self.eval_in_each_context(f, args, cur),
+            | B::StringListISubsetMatch => self.string_list_member(f, args),
+            B::StringListRegexpMember => self.string_list_regexp_member(args),
+            B::UserHome => self.user_home(args),
+            B::UserMap => self.user_map(args),
+            B::SplitUserName | B::SplitSlotName => self.split_at(f, args),
+            B::Split => self.split_arb(args),
+            B::EvalInEachContext | B::CountMatches => self.eval_in_each_context(f, args),
         }
     }
 }

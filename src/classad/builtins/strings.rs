@@ -71,15 +71,18 @@ fn c_str(s: &[u8]) -> &[u8] {
 }
 
 impl<'e> Evaluator<'e> {
-    pub(super) fn str_cat(&mut self, f: Builtin, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn str_cat(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         let is_join = f == Builtin::Join;
-        let mut items: Vec<&'e Expr> = args.iter().collect();
+        // Each item with the scope it was written in (list elements carry
+        // their list's; arguments the call's, `None` here).
+        let mut items: Vec<(&'e Expr, Option<Option<FrameId>>)> =
+            args.iter().map(|a| (a, None)).collect();
         if is_join && !args.is_empty() && args.len() <= 2 {
             if self.depth <= 0 {
                 return Err(Fail);
             }
             self.depth -= 1;
-            let last = self.eval(&args[args.len() - 1], cur);
+            let last = self.eval(&args[args.len() - 1]);
             self.depth += 1;
             if let Value::List(l) = last? {
                 let head = if args.len() > 1 {
@@ -87,18 +90,23 @@ impl<'e> Evaluator<'e> {
                 } else {
                     &EMPTY_STRING
                 };
-                items = std::iter::once(head).chain(l.items.iter()).collect();
+                items = std::iter::once((head, None))
+                    .chain(l.items.iter().map(|e| (e, Some(l.scope))))
+                    .collect();
             }
         }
         let mut buf = Vec::new();
         let mut sep: Vec<u8> = Vec::new();
         let (mut undef, mut defined) = (false, false);
-        for (i, e) in items.into_iter().enumerate() {
+        for (i, (e, scope)) in items.into_iter().enumerate() {
             if self.depth <= 0 {
                 return Err(Fail);
             }
             self.depth -= 1;
-            let v = self.eval(e, cur);
+            let v = match scope {
+                Some(scope) => self.eval_element(scope, e),
+                None => self.eval(e),
+            };
             self.depth += 1;
             let s = match to_string_value(&v?) {
                 Ok(s) => s,
@@ -130,16 +138,11 @@ impl<'e> Evaluator<'e> {
         Ok(Value::string(buf))
     }
 
-    pub(super) fn change_case(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn change_case(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let v = self.eval(&args[0], cur)?;
+        let v = self.eval(&args[0])?;
         let mut s = match to_string_value(&v) {
             Ok(s) => s.into_owned(),
             Err(v) => return Ok(v),
@@ -152,14 +155,14 @@ impl<'e> Evaluator<'e> {
         Ok(Value::string(s))
     }
 
-    pub(super) fn substr(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn substr(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() < 2 || args.len() > 3 {
             return Ok(Value::Error);
         }
-        let s = self.eval(&args[0], cur)?;
-        let off = self.eval(&args[1], cur)?;
+        let s = self.eval(&args[0])?;
+        let off = self.eval(&args[1])?;
         let len = if args.len() > 2 {
-            Some(self.eval(&args[2], cur)?)
+            Some(self.eval(&args[2])?)
         } else {
             None
         };
@@ -194,13 +197,9 @@ impl<'e> Evaluator<'e> {
         Ok(Value::string(buf[start..start + n as usize].to_vec()))
     }
 
-    fn two_strings(
-        &mut self,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Result<(Vec<u8>, Vec<u8>), Eval<'e>> {
-        let a = self.eval(&args[0], cur).map_err(Err)?;
-        let b = self.eval(&args[1], cur).map_err(Err)?;
+    fn two_strings(&mut self, args: Args<'e>) -> Result<(Vec<u8>, Vec<u8>), Eval<'e>> {
+        let a = self.eval(&args[0]).map_err(Err)?;
+        let b = self.eval(&args[1]).map_err(Err)?;
         if a.is_undefined() || b.is_undefined() {
             return Err(Ok(Value::Undefined));
         }
@@ -210,16 +209,11 @@ impl<'e> Evaluator<'e> {
         }
     }
 
-    pub(super) fn compare_string(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn compare_string(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() != 2 {
             return Ok(Value::Error);
         }
-        let (a, b) = match self.two_strings(args, cur) {
+        let (a, b) = match self.two_strings(args) {
             Ok(p) => p,
             Err(r) => return r,
         };
@@ -234,16 +228,11 @@ impl<'e> Evaluator<'e> {
         Ok(Value::Int(ord as i64))
     }
 
-    pub(super) fn compare_version(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn compare_version(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() != 2 {
             return Ok(Value::Error);
         }
-        let (a, b) = match self.two_strings(args, cur) {
+        let (a, b) = match self.two_strings(args) {
             Ok(p) => p,
             Err(r) => return r,
         };
@@ -260,13 +249,13 @@ impl<'e> Evaluator<'e> {
         })
     }
 
-    pub(super) fn version_in_range(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn version_in_range(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 3 {
             return Ok(Value::Error);
         }
-        let test = self.eval(&args[0], cur)?;
-        let min = self.eval(&args[1], cur)?;
-        let max = self.eval(&args[2], cur)?;
+        let test = self.eval(&args[0])?;
+        let min = self.eval(&args[1])?;
+        let max = self.eval(&args[2])?;
         if min.is_undefined() || max.is_undefined() {
             return Ok(Value::Undefined);
         }
@@ -287,15 +276,14 @@ impl<'e> Evaluator<'e> {
     fn regex_args(
         &mut self,
         args: Args<'e>,
-        cur: Option<FrameId>,
         fixed: usize,
     ) -> Result<(Vec<Value<'e>>, Option<Vec<u8>>), Eval<'e>> {
         let mut vals = Vec::with_capacity(args.len());
         for a in &args[..fixed] {
-            vals.push(self.eval(a, cur).map_err(Err)?);
+            vals.push(self.eval(a).map_err(Err)?);
         }
         let opt = if args.len() > fixed {
-            Some(self.eval(&args[fixed], cur).map_err(Err)?)
+            Some(self.eval(&args[fixed]).map_err(Err)?)
         } else {
             None
         };
@@ -313,11 +301,11 @@ impl<'e> Evaluator<'e> {
         Ok((vals, opt))
     }
 
-    pub(super) fn match_pattern(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn match_pattern(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 2 && args.len() != 3 {
             return Ok(Value::Error);
         }
-        let (vals, opts) = match self.regex_args(args, cur, 2) {
+        let (vals, opts) = match self.regex_args(args, 2) {
             Ok(v) => v,
             Err(r) => return r,
         };
@@ -330,15 +318,11 @@ impl<'e> Evaluator<'e> {
         })
     }
 
-    pub(super) fn match_pattern_member(
-        &mut self,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn match_pattern_member(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 2 && args.len() != 3 {
             return Ok(Value::Error);
         }
-        let (vals, opts) = match self.regex_args(args, cur, 2) {
+        let (vals, opts) = match self.regex_args(args, 2) {
             Ok(v) => v,
             Err(r) => return r,
         };
@@ -347,16 +331,18 @@ impl<'e> Evaluator<'e> {
         };
         let mut maybe_undefined = false;
         for e in l.items {
-            let v = match self.eval(e, cur) {
+            let v = match self.eval_element(l.scope, e) {
                 Ok(v) => v,
                 Err(_) => return Ok(Value::Error),
             };
             match v {
-                Value::Str(t) => match regexp_helper(p, &t, None, opts.as_deref()) {
-                    Outcome::Matched(true) => return Ok(Value::Bool(true)),
-                    Outcome::Matched(false) => {}
-                    _ => return Ok(Value::Error),
-                },
+                // A pattern that does not compile matches nothing here:
+                // libclassad drops the helper's ERROR.
+                Value::Str(t) => {
+                    if let Outcome::Matched(true) = regexp_helper(p, &t, None, opts.as_deref()) {
+                        return Ok(Value::Bool(true));
+                    }
+                }
                 Value::Undefined => maybe_undefined = true,
                 _ => return Ok(Value::Error),
             }
@@ -368,16 +354,11 @@ impl<'e> Evaluator<'e> {
         })
     }
 
-    pub(super) fn subst_pattern(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn subst_pattern(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() != 3 && args.len() != 4 {
             return Ok(Value::Error);
         }
-        let (vals, opts) = match self.regex_args(args, cur, 3) {
+        let (vals, opts) = match self.regex_args(args, 3) {
             Ok(v) => v,
             Err(r) => return r,
         };

@@ -5,7 +5,7 @@
 use super::super::ast::{AbsTime, ClassAd, Expr};
 use super::super::eval::{Eval, Evaluator, Fail};
 use super::super::time::{gmtime, localtime, strftime, timezone_offset, Tm};
-use super::super::value::{c_double_to_i32, c_double_to_i64, FrameId, Value};
+use super::super::value::{c_double_to_i32, reltime_secs, Value};
 use super::Builtin;
 
 type Args<'e> = &'e [Expr];
@@ -130,17 +130,12 @@ impl<'e> Evaluator<'e> {
         )))
     }
 
-    pub(super) fn get_field(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn get_field(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
         use Builtin as B;
-        match self.eval(&args[0], cur)? {
+        match self.eval(&args[0])? {
             Value::AbsTime(t) => {
                 let tm = localtime(t.secs);
                 Ok(Value::Int(i64::from(match f {
@@ -156,7 +151,7 @@ impl<'e> Evaluator<'e> {
                 })))
             }
             Value::RelTime(r) => {
-                let s = c_double_to_i64(r);
+                let s = reltime_secs(r);
                 Ok(Value::Int(match f {
                     B::GetDays => s / 86400,
                     B::GetHours => (s % 86400) / 3600,
@@ -169,11 +164,11 @@ impl<'e> Evaluator<'e> {
         }
     }
 
-    pub(super) fn split_time(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn split_time(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.len() != 1 {
             return Ok(Value::Error);
         }
-        let v = self.eval(&args[0], cur)?;
+        let v = self.eval(&args[0])?;
         if v.is_undefined() {
             return Ok(Value::Undefined);
         }
@@ -193,7 +188,7 @@ impl<'e> Evaluator<'e> {
         }
     }
 
-    pub(super) fn format_time(&mut self, args: Args<'e>, cur: Option<FrameId>) -> Eval<'e> {
+    pub(super) fn format_time(&mut self, args: Args<'e>) -> Eval<'e> {
         if args.is_empty() {
             let tm = localtime(self.now);
             return Ok(Value::string(strftime(b"%c", &tm)));
@@ -201,7 +196,7 @@ impl<'e> Evaluator<'e> {
         if args.len() >= 3 {
             return Ok(Value::Error);
         }
-        let t = self.eval(&args[0], cur)?;
+        let t = self.eval(&args[0])?;
         if matches!(t, Value::RelTime(_)) {
             return Ok(Value::Error);
         }
@@ -229,7 +224,7 @@ impl<'e> Evaluator<'e> {
         let format = if args.len() == 1 {
             b"%c".to_vec()
         } else {
-            match self.eval(&args[1], cur)? {
+            match self.eval(&args[1])? {
                 Value::Str(s) => s.into_owned(),
                 _ => return Ok(Value::Error),
             }
@@ -237,12 +232,7 @@ impl<'e> Evaluator<'e> {
         Ok(Value::string(strftime(&format, &tm)))
     }
 
-    pub(super) fn conv_time(
-        &mut self,
-        f: Builtin,
-        args: Args<'e>,
-        cur: Option<FrameId>,
-    ) -> Eval<'e> {
+    pub(super) fn conv_time(&mut self, f: Builtin, args: Args<'e>) -> Eval<'e> {
         let relative = f == Builtin::RelTime;
         if args.is_empty() && !relative {
             return self.current_time(args);
@@ -250,17 +240,17 @@ impl<'e> Evaluator<'e> {
         if args.is_empty() || args.len() > 2 {
             return Ok(Value::Error);
         }
-        let v = self.eval(&args[0], cur)?;
+        let v = self.eval(&args[0])?;
         let mut zone: Option<i32> = None;
         if args.len() == 2 {
-            let z = self.eval(&args[1], cur)?;
+            let z = self.eval(&args[1])?;
             if relative {
                 return Ok(Value::Error);
             }
             zone = Some(match z {
                 Value::Int(i) => i as i32,
                 Value::Real(r) => c_double_to_i32(r),
-                Value::RelTime(r) => c_double_to_i64(r) as i32,
+                Value::RelTime(r) => reltime_secs(r) as i32,
                 _ => return Ok(Value::Error),
             });
         }
@@ -301,7 +291,7 @@ impl<'e> Evaluator<'e> {
                 if relative {
                     return Ok(v);
                 }
-                Ok(Value::AbsTime(abs_at(self, c_double_to_i64(r))))
+                Ok(Value::AbsTime(abs_at(self, reltime_secs(r))))
             }
             _ => Ok(Value::Error),
         }
