@@ -6,6 +6,9 @@
 
 use std::cmp::Ordering;
 
+pub use super::small::SmallBytes;
+use std::sync::Arc;
+
 /// A unary operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnOp {
@@ -91,7 +94,7 @@ pub enum Expr {
     Bool(bool),
     Int(i64),
     Real(f64),
-    Str(Vec<u8>),
+    Str(SmallBytes),
     AbsTime(AbsTime),
     RelTime(f64),
     Attr(Box<AttrRef>),
@@ -118,7 +121,7 @@ impl Expr {
     }
 
     pub fn string(s: &str) -> Expr {
-        Expr::Str(s.as_bytes().to_vec())
+        Expr::Str(s.as_bytes().into())
     }
 }
 
@@ -136,18 +139,72 @@ pub fn name_order(a: &[u8], b: &[u8]) -> Ordering {
     })
 }
 
+fn ci_cmp(a: &[u8], b: &[u8]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (x.to_ascii_lowercase(), y.to_ascii_lowercase());
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
 /// Case-insensitive name equality, as every ClassAd lookup uses.
 pub fn name_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.eq_ignore_ascii_case(b)
 }
 
+pub use super::name::Name;
+
+/// An attribute's value: plain literals inline, anything else shared, so
+/// that an expression repeated across many ads (a job's Requirements) is
+/// parsed and stored once.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Slot {
+    Inline(Expr),
+    Shared(Arc<Expr>),
+}
+
+impl Slot {
+    pub fn expr(&self) -> &Expr {
+        match self {
+            Slot::Inline(e) => e,
+            Slot::Shared(e) => e,
+        }
+    }
+
+    /// Literals are stored inline; other expressions shared.
+    pub fn new(e: Expr) -> Slot {
+        match e {
+            Expr::Undefined
+            | Expr::Error
+            | Expr::Bool(_)
+            | Expr::Int(_)
+            | Expr::Real(_)
+            | Expr::Str(_)
+            | Expr::AbsTime(_)
+            | Expr::RelTime(_) => Slot::Inline(e),
+            other => Slot::Shared(Arc::new(other)),
+        }
+    }
+
+    pub fn into_expr(self) -> Expr {
+        match self {
+            Slot::Inline(e) => e,
+            Slot::Shared(e) => Arc::unwrap_or_clone(e),
+        }
+    }
+}
+
 /// A ClassAd: attribute names (case-insensitive, unique) bound to expressions.
 ///
 /// Stored as libclassad stores it, a vector sorted by [`name_order`]: lookups
-/// are binary searches and unparsing gives the same attribute order.
+/// are binary searches and unparsing gives the same attribute order. Values
+/// are shared (`Arc`), so that identical attribute lines in many ads are
+/// parsed and stored once, as HTCondor's own expression cache does.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ClassAd {
-    attrs: Vec<(Vec<u8>, Expr)>,
+    attrs: Vec<(Name, Slot)>,
 }
 
 impl ClassAd {
@@ -175,17 +232,19 @@ impl ClassAd {
 
     /// Binds `name` to `expr`. An existing binding keeps its spelling and is
     /// given the new expression, as libclassad does.
-    pub fn insert(&mut self, name: Vec<u8>, expr: Expr) {
+    pub fn insert(&mut self, name: impl Into<Name>, expr: Expr) {
+        self.insert_slot(name.into(), Slot::new(expr))
+    }
+
+    pub fn insert_slot(&mut self, name: Name, expr: Slot) {
         // Ads arrive mostly in order (the printers sort them this way), so
         // try the end first.
-        if let Some((last, _)) = self.attrs.last() {
-            if name_order(last, &name) == Ordering::Less {
-                self.attrs.push((name, expr));
-                return;
+        match self.attrs.last() {
+            None => return self.attrs.push((name, expr)),
+            Some((last, _)) if name_order(last, &name) == Ordering::Less => {
+                return self.attrs.push((name, expr))
             }
-        } else {
-            self.attrs.push((name, expr));
-            return;
+            _ => {}
         }
         match self.position(&name) {
             Ok(i) => self.attrs[i].1 = expr,
@@ -194,11 +253,11 @@ impl ClassAd {
     }
 
     pub fn insert_str(&mut self, name: &str, expr: Expr) {
-        self.insert(name.as_bytes().to_vec(), expr)
+        self.insert(name.as_bytes(), expr)
     }
 
     pub fn get(&self, name: &[u8]) -> Option<&Expr> {
-        self.position(name).ok().map(|i| &self.attrs[i].1)
+        self.position(name).ok().map(|i| self.attrs[i].1.expr())
     }
 
     pub fn lookup(&self, name: &str) -> Option<&Expr> {
@@ -206,17 +265,72 @@ impl ClassAd {
     }
 
     pub fn remove(&mut self, name: &[u8]) -> Option<Expr> {
-        self.position(name).ok().map(|i| self.attrs.remove(i).1)
+        self.position(name)
+            .ok()
+            .map(|i| self.attrs.remove(i).1.into_expr())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Expr)> {
-        self.attrs.iter().map(|(k, v)| (k.as_slice(), v))
+        self.attrs.iter().map(|(k, v)| (&k[..], v.expr()))
+    }
+
+    /// Builds an ad from bindings in any order, as inserting them one by
+    /// one would (a repeated name keeps its first spelling and last value),
+    /// but with one sort instead of an insertion per binding.
+    pub fn from_pairs(mut pairs: Vec<(Name, Slot)>) -> ClassAd {
+        let alphabetical = pairs
+            .windows(2)
+            .all(|w| ci_cmp(&w[0].0, &w[1].0) != Ordering::Greater);
+        if alphabetical {
+            // HTCondor's tools print names alphabetically; then a stable
+            // sort by length alone gives the (length, name) order.
+            pairs.sort_by_key(|p| p.0.len());
+        } else {
+            pairs.sort_by(|a, b| name_order(&a.0, &b.0));
+        }
+        let mut attrs: Vec<(Name, Slot)> = Vec::with_capacity(pairs.len());
+        for (name, expr) in pairs {
+            match attrs.last_mut() {
+                Some(last) if name_order(&last.0, &name) == Ordering::Equal => last.1 = expr,
+                _ => attrs.push((name, expr)),
+            }
+        }
+        ClassAd { attrs }
+    }
+
+    /// The permutation that orders `pairs` as an ad keeps them, if their
+    /// names are all distinct (`None` otherwise).
+    pub fn sort_order(pairs: &[(Name, Slot)]) -> Option<Vec<u32>> {
+        let mut order: Vec<u32> = (0..pairs.len() as u32).collect();
+        order.sort_by(|&a, &b| name_order(&pairs[a as usize].0, &pairs[b as usize].0));
+        let distinct = order.windows(2).all(|w| {
+            name_order(&pairs[w[0] as usize].0, &pairs[w[1] as usize].0) == Ordering::Less
+        });
+        distinct.then_some(order)
+    }
+
+    /// Builds an ad from pairs and the permutation [`ClassAd::sort_order`]
+    /// computed for pairs with the same names in the same order.
+    pub fn from_pairs_ordered(mut pairs: Vec<(Name, Slot)>, order: &[u32]) -> ClassAd {
+        assert_eq!(pairs.len(), order.len(), "an ordering for these pairs");
+        let mut attrs = Vec::with_capacity(pairs.len());
+        // SAFETY: `order` is a permutation of 0..len (sort_order builds it by
+        // sorting the indices), so every element is read out exactly once;
+        // `pairs` is emptied without dropping them before it is freed.
+        unsafe {
+            pairs.set_len(0);
+            let src = pairs.as_ptr();
+            for &i in order {
+                attrs.push(std::ptr::read(src.add(i as usize)));
+            }
+        }
+        ClassAd { attrs }
     }
 
     /// Adds every binding of `other`, replacing existing ones.
     pub fn update(&mut self, other: &ClassAd) {
-        for (k, v) in other.iter() {
-            self.insert(k.to_vec(), v.clone());
+        for (k, v) in &other.attrs {
+            self.insert_slot(k.clone(), v.clone());
         }
     }
 }

@@ -129,7 +129,10 @@ fn name_is(name: &[u8], s: &str) -> bool {
 pub struct Evaluator<'e> {
     pub(super) arena: &'e Arena,
     frames: Vec<Frame<'e>>,
-    active: Vec<*const Expr>,
+    /// Attribute expressions being evaluated, by node and the ad holding
+    /// it (values can be shared between ads, so the node alone is not an
+    /// attribute's identity).
+    active: Vec<(*const Expr, *const ClassAd)>,
     pub(super) depth: i32,
     steps: i64,
     root: Option<FrameId>,
@@ -267,12 +270,7 @@ impl<'e> Evaluator<'e> {
         if self.steps < 0 {
             return Err(Fail);
         }
-        match e {
-            // Leaves need no extra stack; everything else may recurse deeply.
-            Expr::Int(i) => Ok(Value::Int(*i)),
-            Expr::Str(s) => Ok(Value::str(s)),
-            _ => super::parser::grow(|| self.eval_node(e)),
-        }
+        self.eval_node(e)
     }
 
     fn eval_node(&mut self, e: &'e Expr) -> Eval<'e> {
@@ -296,7 +294,9 @@ impl<'e> Evaluator<'e> {
                 let f = self.push_frame(FrameKind::Ad(ad), self.lex);
                 Ok(self.ad_value(f, false))
             }
-            Expr::Call(c) => self.call(c),
+            // Operator nesting is bounded by the depth limit; calls and
+            // references are not, so they make sure of the stack.
+            Expr::Call(c) => super::parser::grow(|| self.call(c)),
             Expr::Paren(inner) => self.guarded(|ev| ev.eval(inner)),
             Expr::Unary(op, inner) => self.guarded(|ev| {
                 let v = ev.eval(inner)?;
@@ -319,6 +319,15 @@ impl<'e> Evaluator<'e> {
                 }
             }),
         }
+    }
+
+    /// The identity of the binding a lookup just found: the expression and
+    /// the ad it was found in (now the current scope).
+    fn binding_key(&self, e: &Expr) -> (*const Expr, *const ClassAd) {
+        let ad = self
+            .cur
+            .map_or(std::ptr::null(), |f| self.frame_ad(f) as *const ClassAd);
+        (e as *const Expr, ad)
     }
 
     /// Evaluates an expression that was written in the ad of `scope` (an
@@ -513,14 +522,14 @@ impl<'e> Evaluator<'e> {
             Lookup::Expr(e) => {
                 // A reference back into an expression still being evaluated
                 // is a cycle: UNDEFINED, as libclassad decides.
-                let p = e as *const Expr;
+                let p = self.binding_key(e);
                 if self.active.contains(&p) {
                     self.cur = saved;
                     return Ok(Value::Undefined);
                 }
                 self.active.push(p);
                 self.depth -= 1;
-                let r = self.eval_element(self.cur, e);
+                let r = super::parser::grow(|| self.eval_element(self.cur, e));
                 self.depth += 1;
                 self.active.pop();
                 r
@@ -554,7 +563,7 @@ impl<'e> Evaluator<'e> {
                     shared: false,
                 })),
                 Ok(Lookup::Expr(e)) => {
-                    let p = e as *const Expr;
+                    let p = self.binding_key(e);
                     if self.active.contains(&p) {
                         Ok(Value::Undefined)
                     } else {

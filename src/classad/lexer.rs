@@ -146,11 +146,11 @@ pub struct Lexer<'a> {
 }
 
 impl<'a> Lexer<'a> {
+    /// A NUL byte ends the input for libclassad; so it does here, because
+    /// every scan stops at a 0 byte as it stops at the end.
     pub fn new(src: &'a [u8], syntax: Syntax) -> Lexer<'a> {
-        // A NUL byte ends the input for libclassad; so it does here.
-        let end = memchr_nul(src);
         Lexer {
-            src: &src[..end],
+            src,
             pos: 0,
             syntax,
             prev_ends_value: false,
@@ -559,10 +559,6 @@ impl<'a> Lexer<'a> {
         self.pos += extra;
         tok
     }
-}
-
-fn memchr_nul(src: &[u8]) -> usize {
-    src.iter().position(|&b| b == 0).unwrap_or(src.len())
 }
 
 /// `std::from_chars(.., 10)` as libclassad calls it: an optional `-`, then

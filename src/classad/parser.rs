@@ -7,10 +7,38 @@
 
 use std::fmt;
 
-use super::ast::{AttrRef, BinOp, Call, ClassAd, Expr, UnOp};
+use super::ast::{AttrRef, BinOp, Call, ClassAd, Expr, SmallBytes, UnOp};
 use super::builtins::Builtin;
 use super::lexer::{line_col, Lexer, Syntax, Tok};
 use super::time;
+
+/// A binary operator token and its precedence (higher binds tighter).
+fn binary_op(t: &Tok<'_>) -> Option<(BinOp, u8)> {
+    Some(match t {
+        Tok::Or => (BinOp::Or, 1),
+        Tok::And => (BinOp::And, 2),
+        Tok::BitOr => (BinOp::BitOr, 3),
+        Tok::BitXor => (BinOp::BitXor, 4),
+        Tok::BitAnd => (BinOp::BitAnd, 5),
+        Tok::Eq => (BinOp::Eq, 6),
+        Tok::Ne => (BinOp::Ne, 6),
+        Tok::MetaEq => (BinOp::Is, 6),
+        Tok::MetaNe => (BinOp::Isnt, 6),
+        Tok::Lt => (BinOp::Lt, 7),
+        Tok::Le => (BinOp::Le, 7),
+        Tok::Gt => (BinOp::Gt, 7),
+        Tok::Ge => (BinOp::Ge, 7),
+        Tok::Shl => (BinOp::Shl, 8),
+        Tok::Shr => (BinOp::Shr, 8),
+        Tok::UShr => (BinOp::UShr, 8),
+        Tok::Plus => (BinOp::Add, 9),
+        Tok::Minus => (BinOp::Sub, 9),
+        Tok::Mul => (BinOp::Mul, 10),
+        Tok::Div => (BinOp::Div, 10),
+        Tok::Mod => (BinOp::Mod, 10),
+        _ => return None,
+    })
+}
 
 /// libclassad's bound on parser recursion.
 const MAX_PARSER_DEPTH: u32 = 500;
@@ -44,7 +72,17 @@ type PResult<T> = Result<T, ParseError>;
 /// Recursion as deep as libclassad allows needs more stack than a thread
 /// may have; grow it on demand rather than overflow.
 pub(crate) fn grow<R>(f: impl FnOnce() -> R) -> R {
-    stacker::maybe_grow(64 * 1024, 1024 * 1024, f)
+    stacker::maybe_grow(256 * 1024, 2 * 1024 * 1024, f)
+}
+
+/// Checking the stack costs a little; recursion is checked every few levels
+/// (the red zone above covers the levels in between).
+fn grow_every<R>(depth: u32, f: impl FnOnce() -> R) -> R {
+    if depth % 8 == 0 {
+        grow(f)
+    } else {
+        f()
+    }
 }
 
 impl<'a> Parser<'a> {
@@ -99,7 +137,7 @@ impl<'a> Parser<'a> {
     /// An expression; with `full`, nothing may follow it.
     pub fn expression(&mut self, full: bool) -> PResult<Expr> {
         self.enter()?;
-        let r = grow(|| self.expression_inner(full));
+        let r = grow_every(self.depth, || self.expression_inner(full));
         self.depth -= 1;
         r
     }
@@ -123,95 +161,30 @@ impl<'a> Parser<'a> {
         Ok(cond)
     }
 
-    fn binary_level(
-        &mut self,
-        next: fn(&mut Self) -> PResult<Expr>,
-        op_of: fn(&Tok<'_>) -> Option<BinOp>,
-    ) -> PResult<Expr> {
-        let mut left = next(self)?;
-        while let Some(op) = op_of(self.lex.peek()) {
+    /// The binary operators by precedence climbing: the same left-associative
+    /// trees as one grammar rule per level, in one loop.
+    fn logical_or(&mut self) -> PResult<Expr> {
+        self.binary(1)
+    }
+
+    fn binary(&mut self, min_prec: u8) -> PResult<Expr> {
+        let mut left = self.unary()?;
+        loop {
+            let Some((op, prec)) = binary_op(self.lex.peek()) else {
+                return Ok(left);
+            };
+            if prec < min_prec {
+                return Ok(left);
+            }
             self.lex.consume();
-            let right = next(self)?;
+            let right = self.binary(prec + 1)?;
             left = Expr::binary(op, left, right);
         }
-        Ok(left)
-    }
-
-    fn logical_or(&mut self) -> PResult<Expr> {
-        self.binary_level(Self::logical_and, |t| (*t == Tok::Or).then_some(BinOp::Or))
-    }
-
-    fn logical_and(&mut self) -> PResult<Expr> {
-        self.binary_level(Self::bit_or, |t| (*t == Tok::And).then_some(BinOp::And))
-    }
-
-    fn bit_or(&mut self) -> PResult<Expr> {
-        self.binary_level(Self::bit_xor, |t| {
-            (*t == Tok::BitOr).then_some(BinOp::BitOr)
-        })
-    }
-
-    fn bit_xor(&mut self) -> PResult<Expr> {
-        self.binary_level(Self::bit_and, |t| {
-            (*t == Tok::BitXor).then_some(BinOp::BitXor)
-        })
-    }
-
-    fn bit_and(&mut self) -> PResult<Expr> {
-        self.binary_level(Self::equality, |t| {
-            (*t == Tok::BitAnd).then_some(BinOp::BitAnd)
-        })
-    }
-
-    fn equality(&mut self) -> PResult<Expr> {
-        self.binary_level(Self::relational, |t| match t {
-            Tok::Eq => Some(BinOp::Eq),
-            Tok::Ne => Some(BinOp::Ne),
-            Tok::MetaEq => Some(BinOp::Is),
-            Tok::MetaNe => Some(BinOp::Isnt),
-            _ => None,
-        })
-    }
-
-    fn relational(&mut self) -> PResult<Expr> {
-        self.binary_level(Self::shift, |t| match t {
-            Tok::Lt => Some(BinOp::Lt),
-            Tok::Le => Some(BinOp::Le),
-            Tok::Gt => Some(BinOp::Gt),
-            Tok::Ge => Some(BinOp::Ge),
-            _ => None,
-        })
-    }
-
-    fn shift(&mut self) -> PResult<Expr> {
-        self.binary_level(Self::additive, |t| match t {
-            Tok::Shl => Some(BinOp::Shl),
-            Tok::Shr => Some(BinOp::Shr),
-            Tok::UShr => Some(BinOp::UShr),
-            _ => None,
-        })
-    }
-
-    fn additive(&mut self) -> PResult<Expr> {
-        self.binary_level(Self::multiplicative, |t| match t {
-            Tok::Plus => Some(BinOp::Add),
-            Tok::Minus => Some(BinOp::Sub),
-            _ => None,
-        })
-    }
-
-    fn multiplicative(&mut self) -> PResult<Expr> {
-        self.binary_level(Self::unary, |t| match t {
-            Tok::Mul => Some(BinOp::Mul),
-            Tok::Div => Some(BinOp::Div),
-            Tok::Mod => Some(BinOp::Mod),
-            _ => None,
-        })
     }
 
     fn unary(&mut self) -> PResult<Expr> {
         self.enter()?;
-        let r = grow(|| self.unary_inner());
+        let r = grow_every(self.depth, || self.unary_inner());
         self.depth -= 1;
         r
     }
@@ -231,7 +204,7 @@ impl<'a> Parser<'a> {
 
     fn postfix(&mut self) -> PResult<Expr> {
         self.enter()?;
-        let r = grow(|| self.postfix_inner());
+        let r = grow_every(self.depth, || self.postfix_inner());
         self.depth -= 1;
         r
     }
@@ -346,7 +319,7 @@ impl<'a> Parser<'a> {
                 let Tok::Str { bytes, .. } = self.lex.consume() else {
                     unreachable!("peeked a string")
                 };
-                Ok(Expr::Str(bytes.into_owned()))
+                Ok(Expr::Str(SmallBytes::new(&bytes)))
             }
             _ => Err(self.unexpected("an expression")),
         }
@@ -538,7 +511,7 @@ impl<'a> Parser<'a> {
                         self.error_at(at, format!("in embedded expression: {}", e.message))
                     });
                 }
-                Ok(Expr::Str(bytes.into_owned()))
+                Ok(Expr::Str(SmallBytes::new(&bytes)))
             }
             _ => Err(self.unexpected("a JSON value")),
         }

@@ -6,7 +6,11 @@
 
 use std::io::BufRead;
 
-use super::ast::ClassAd;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use super::ast::{ClassAd, Expr, Name, Slot, SmallBytes};
 use super::lexer::{line_col, Syntax};
 use super::parser::{parse_expr_prefix, Parser};
 
@@ -43,26 +47,104 @@ impl StreamError {
 /// Parses one `Name = expr` line of old-syntax (`-long`) output. The name is
 /// everything before the first `=`, as HTCondor reads it; text after a
 /// complete expression is ignored, as HTCondor ignores it.
-pub fn parse_long_line(line: &[u8]) -> Result<(Vec<u8>, super::ast::Expr), (usize, String)> {
+pub fn parse_long_line(line: &[u8]) -> Result<(Vec<u8>, Expr), (usize, String)> {
+    let start = line.iter().take_while(|c| c.is_ascii_whitespace()).count();
+    let Some((name, value)) = split_long_line(line) else {
+        let message = if memchr::memchr(b'=', line).is_none() {
+            "expected 'Name = value'"
+        } else {
+            "missing attribute name before '='"
+        };
+        return Err((start, message.into()));
+    };
+    if let Some(e) = simple_literal(value) {
+        return Ok((name.to_vec(), e));
+    }
+    let value_at = line.len() - value.len();
+    match parse_expr_prefix(value, Syntax::Old) {
+        Ok(e) => Ok((name.to_vec(), e)),
+        Err(err) => Err((value_at + err.offset, err.message)),
+    }
+}
+
+/// Splits `Name = value` as HTCondor does: the name is everything before
+/// the first `=` (less surrounding blanks), the value starts after the
+/// blanks that follow it.
+fn split_long_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let start = line.iter().take_while(|c| c.is_ascii_whitespace()).count();
     let rest = &line[start..];
-    let Some(eq) = rest.iter().position(|&c| c == b'=') else {
-        return Err((start, "expected 'Name = value'".into()));
-    };
+    let eq = memchr::memchr(b'=', rest)?;
     let mut name_end = eq;
     while name_end > 0 && rest[name_end - 1] == b' ' {
         name_end -= 1;
     }
     if name_end == 0 {
-        return Err((start, "missing attribute name before '='".into()));
+        return None;
     }
     let mut v = eq + 1;
     while rest.get(v) == Some(&b' ') {
         v += 1;
     }
-    match parse_expr_prefix(&rest[v..], Syntax::Old) {
-        Ok(e) => Ok((rest[..name_end].to_vec(), e)),
-        Err(err) => Err((start + v + err.offset, err.message)),
+    Some((&rest[..name_end], &rest[v..]))
+}
+
+/// Most values in tool output are plain literals; these are recognised
+/// without the general parser. Anything else, or anything after the
+/// literal but blanks, returns `None` and takes the general path, so the
+/// result is always what the parser would give.
+fn simple_literal(v: &[u8]) -> Option<super::ast::Expr> {
+    use super::ast::Expr;
+    let end = v.iter().rposition(|c| !c.is_ascii_whitespace())? + 1;
+    let t = &v[..end];
+    match t[0] {
+        b'"' => {
+            let body = &t[1..t.len().checked_sub(1).filter(|&n| n >= 1)?];
+            if t[t.len() - 1] != b'"' || memchr::memchr3(b'"', b'\\', 0, body).is_some() {
+                return None;
+            }
+            Some(Expr::Str(SmallBytes::new(body)))
+        }
+        b'-' | b'0'..=b'9' => {
+            let digits = t.strip_prefix(b"-").unwrap_or(t);
+            let (int_part, frac) = match digits.iter().position(|&c| c == b'.') {
+                Some(dot) => (&digits[..dot], Some(&digits[dot + 1..])),
+                None => (digits, None),
+            };
+            if int_part.is_empty() || !int_part.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            match frac {
+                None => {
+                    // Leading zeros, and values near the i64 limits, have
+                    // quirks: leave them to the lexer.
+                    if (int_part[0] == b'0' && int_part.len() > 1) || int_part.len() > 18 {
+                        return None;
+                    }
+                    let mut n: i64 = 0;
+                    for &d in int_part {
+                        n = n * 10 + i64::from(d - b'0');
+                    }
+                    Some(Expr::Int(if t[0] == b'-' { -n } else { n }))
+                }
+                Some(f) => {
+                    if f.is_empty() || !f.iter().all(u8::is_ascii_digit) {
+                        return None;
+                    }
+                    std::str::from_utf8(t).ok()?.parse().ok().map(Expr::Real)
+                }
+            }
+        }
+        _ => {
+            if t.eq_ignore_ascii_case(b"true") {
+                Some(Expr::Bool(true))
+            } else if t.eq_ignore_ascii_case(b"false") {
+                Some(Expr::Bool(false))
+            } else if t.eq_ignore_ascii_case(b"undefined") {
+                Some(Expr::Undefined)
+            } else {
+                None
+            }
+        }
     }
 }
 
@@ -72,6 +154,127 @@ pub struct LongReader<R> {
     line_no: usize,
     buf: Vec<u8>,
     done: bool,
+    /// Attributes in the previous ad, to size the next one.
+    last_len: usize,
+    cache: LineCache,
+    /// Orderings of recently seen name sequences (see `finish`).
+    orders: FxHashMap<u64, KnownOrder>,
+}
+
+/// The names of an ad as read, and the order the ad keeps them in
+/// (`None` if a name repeats).
+type KnownOrder = (Vec<Name>, Option<Arc<Vec<u32>>>);
+
+/// Parsed attribute lines by their text. Tool output repeats whole lines
+/// from ad to ad (owners, commands, requirements), so each distinct line is
+/// parsed once and its name and value shared, as HTCondor's own expression
+/// cache does. Bounded: when full it starts over.
+pub struct LineCache {
+    lines: FxHashMap<Box<[u8]>, (Name, Slot)>,
+    recent: Vec<Option<Name>>,
+    bytes: usize,
+}
+
+impl Default for LineCache {
+    fn default() -> LineCache {
+        LineCache {
+            lines: FxHashMap::default(),
+            recent: vec![None; 4096],
+            bytes: 0,
+        }
+    }
+}
+
+impl LineCache {
+    const MAX_BYTES: usize = 16 << 20;
+    const MAX_LINE: usize = 4096;
+
+    fn intern(&mut self, name: &[u8]) -> Name {
+        // A direct-mapped front: names differ in length or a few bytes.
+        let byte = |i: usize| u32::from(name.get(i).copied().unwrap_or(0));
+        let key = (name.len() as u32) << 24
+            | byte(0) << 16
+            | byte(name.len() / 2) << 8
+            | byte(name.len().wrapping_sub(1));
+        let slot = (key.wrapping_mul(0x9E37_79B1) >> 20) as usize % self.recent.len();
+        if let Some(n) = &self.recent[slot] {
+            if &n[..] == name {
+                return n.clone();
+            }
+        }
+        let n = self.intern_slow(name);
+        self.recent[slot] = Some(n.clone());
+        n
+    }
+
+    fn intern_slow(&mut self, name: &[u8]) -> Name {
+        Name::interned(name)
+    }
+
+    /// Adds the attribute on `line` (a complete `Name = value` line). Plain
+    /// literals are cheaper to read than to look up; only lines that need
+    /// the expression parser go through the cache.
+    pub fn parse_into(
+        &mut self,
+        line: &[u8],
+        ad: &mut Vec<(Name, Slot)>,
+    ) -> Result<(), (usize, String)> {
+        if let Some((name, value)) = split_long_line(line) {
+            if let Some(e) = simple_literal(value) {
+                ad.push((self.intern(name), Slot::Inline(e)));
+                return Ok(());
+            }
+        }
+        if let Some((n, e)) = self.lines.get(line) {
+            ad.push((n.clone(), e.clone()));
+            return Ok(());
+        }
+        let (name, expr) = parse_long_line(line)?;
+        let name = self.intern(&name);
+        let expr = Slot::new(expr);
+        if line.len() <= Self::MAX_LINE {
+            if self.bytes > Self::MAX_BYTES {
+                self.lines.clear();
+                self.bytes = 0;
+            }
+            self.bytes += line.len() + 64;
+            self.lines.insert(line.into(), (name.clone(), expr.clone()));
+        }
+        ad.push((name, expr));
+        Ok(())
+    }
+}
+
+/// Hands the next line (without its newline) to `f`, straight from the
+/// reader's buffer when it lies within it.
+fn read_line<R: BufRead, T>(
+    input: &mut R,
+    buf: &mut Vec<u8>,
+    f: impl FnOnce(&[u8]) -> T,
+) -> std::io::Result<Option<T>> {
+    buf.clear();
+    loop {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            return Ok(Some(f(buf)));
+        }
+        if let Some(i) = memchr::memchr(b'\n', chunk) {
+            let r = if buf.is_empty() {
+                f(&chunk[..i])
+            } else {
+                buf.extend_from_slice(&chunk[..i]);
+                f(buf)
+            };
+            input.consume(i + 1);
+            return Ok(Some(r));
+        }
+        let n = chunk.len();
+        buf.extend_from_slice(chunk);
+        input.consume(n);
+    }
 }
 
 impl<R: BufRead> LongReader<R> {
@@ -81,52 +284,128 @@ impl<R: BufRead> LongReader<R> {
             line_no: 0,
             buf: Vec::with_capacity(256),
             done: false,
+            last_len: 16,
+            cache: LineCache::default(),
+            orders: FxHashMap::default(),
         }
+    }
+
+    /// Ads in one dump mostly carry one of a few sets of names, in the same
+    /// order: the ordering found for an earlier ad with the same (interned)
+    /// names is reused.
+    fn finish(&mut self, pairs: Vec<(Name, Slot)>) -> ClassAd {
+        use std::hash::{Hash, Hasher};
+        self.last_len = pairs.len();
+        let mut h = rustc_hash::FxHasher::default();
+        for p in &pairs {
+            (p.0.as_ptr() as usize).hash(&mut h);
+        }
+        let key = h.finish();
+        let known = self.orders.get(&key).filter(|(names, _)| {
+            names.len() == pairs.len() && names.iter().zip(&pairs).all(|(n, p)| n.same_copy(&p.0))
+        });
+        let order = match known {
+            Some((_, order)) => order.clone(),
+            None => {
+                let order = ClassAd::sort_order(&pairs).map(Arc::new);
+                if self.orders.len() >= 64 {
+                    self.orders.clear();
+                }
+                let names = pairs.iter().map(|p| p.0.clone()).collect();
+                self.orders.insert(key, (names, order.clone()));
+                order
+            }
+        };
+        match order {
+            Some(order) => ClassAd::from_pairs_ordered(pairs, &order),
+            None => ClassAd::from_pairs(pairs),
+        }
+    }
+
+    /// Reads the next ad from a new input, keeping what this reader has
+    /// learnt (names, repeated lines): for callers that hold ads one text
+    /// at a time.
+    pub fn next_from(&mut self, input: R) -> Option<Result<ClassAd, StreamError>> {
+        self.input = input;
+        self.buf.clear();
+        self.done = false;
+        self.next_ad()
     }
 
     /// The next ad, `None` at the end of the input. Blank lines and lines
     /// starting with `#` separate or are skipped, as in HTCondor's reader.
     pub fn next_ad(&mut self) -> Option<Result<ClassAd, StreamError>> {
+        /// What a line was; an attribute goes straight into the ad.
+        enum Line {
+            Blank,
+            Comment,
+            Attr,
+            Bad(Box<(usize, String, Option<Vec<u8>>)>),
+        }
         if self.done {
             return None;
         }
-        let mut ad = ClassAd::with_capacity(64);
+        // Collected first and sorted once: -long output is in name order,
+        // which is not the order ads keep.
+        let mut ad: Vec<(Name, Slot)> = Vec::with_capacity(self.last_len);
         loop {
-            self.buf.clear();
-            match self.input.read_until(b'\n', &mut self.buf) {
-                Ok(0) => {
-                    self.done = true;
-                    return (!ad.is_empty()).then_some(Ok(ad));
+            let cache = &mut self.cache;
+            let pairs = &mut ad;
+            let line = read_line(&mut self.input, &mut self.buf, |mut line| {
+                if let Some((b'\r', rest)) = line.split_last() {
+                    line = rest;
                 }
-                Ok(_) => {}
+                let first = match line.first() {
+                    Some(c) if c.is_ascii_alphabetic() => 0,
+                    _ => match line.iter().position(|&c| c != b' ' && c != b'\t') {
+                        Some(f) => f,
+                        None => return Line::Blank,
+                    },
+                };
+                if line[first] == b'#' {
+                    return Line::Comment;
+                }
+                if line[first].is_ascii_whitespace()
+                    && line[first..].iter().all(u8::is_ascii_whitespace)
+                {
+                    return Line::Blank;
+                }
+                match cache.parse_into(line, pairs) {
+                    Ok(()) => Line::Attr,
+                    Err((col, message)) => {
+                        let name =
+                            memchr::memchr(b'=', line).map(|eq| line[..eq].trim_ascii().to_vec());
+                        Line::Bad(Box::new((col, message, name)))
+                    }
+                }
+            });
+            let line = match line {
+                Ok(Some(l)) => l,
+                Ok(None) => {
+                    self.done = true;
+                    return (!ad.is_empty()).then(|| Ok(self.finish(ad)));
+                }
                 Err(e) => {
                     self.done = true;
                     return Some(Err(e.into()));
                 }
-            }
+            };
             self.line_no += 1;
-            let mut line = &self.buf[..];
-            while let Some((b'\n' | b'\r', rest)) = line.split_last() {
-                line = rest;
-            }
-            let first = line.iter().position(|&c| c != b' ' && c != b'\t');
-            if line.iter().all(u8::is_ascii_whitespace) {
-                if ad.is_empty() {
-                    continue;
+            match line {
+                Line::Blank => {
+                    if !ad.is_empty() {
+                        return Some(Ok(self.finish(ad)));
+                    }
                 }
-                return Some(Ok(ad));
-            }
-            if first.is_some_and(|i| line[i] == b'#') {
-                continue;
-            }
-            match parse_long_line(line) {
-                Ok((name, e)) => ad.insert(name, e),
-                Err((col, message)) => {
-                    let name = line
-                        .iter()
-                        .position(|&c| c == b'=')
-                        .map(|eq| line[..eq].trim_ascii());
-                    return Some(Err(StreamError::at(self.line_no, col + 1, name, message)));
+                Line::Comment | Line::Attr => {}
+                Line::Bad(bad) => {
+                    let (col, message, name) = *bad;
+                    return Some(Err(StreamError::at(
+                        self.line_no,
+                        col + 1,
+                        name.as_deref(),
+                        message,
+                    )));
                 }
             }
         }

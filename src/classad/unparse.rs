@@ -135,7 +135,7 @@ pub fn unparse_name(name: &[u8], style: Style, out: &mut Vec<u8>) {
 
 pub fn unparse_list_into(items: &[Expr], style: Style, out: &mut Vec<u8>) {
     if style == Style::Json {
-        return json::list(items, out);
+        return json::list(items, None, out);
     }
     out.extend_from_slice(b"{ ");
     for (i, e) in items.iter().enumerate() {
@@ -150,7 +150,7 @@ pub fn unparse_list_into(items: &[Expr], style: Style, out: &mut Vec<u8>) {
 /// A nested ad (or an ad value) on one line: `[ a = 1; b = 2 ]`.
 pub fn unparse_ad_into(ad: &ClassAd, style: Style, out: &mut Vec<u8>) {
     if style == Style::Json {
-        return json::ad(ad, out);
+        return json::ad(ad.iter(), None, out);
     }
     out.extend_from_slice(b"[ ");
     for (i, (name, e)) in ad.iter().enumerate() {
@@ -166,7 +166,7 @@ pub fn unparse_ad_into(ad: &ClassAd, style: Style, out: &mut Vec<u8>) {
 
 pub fn unparse_into(e: &Expr, style: Style, out: &mut Vec<u8>) {
     if style == Style::Json {
-        return json::expr(e, out);
+        return json::expr(e, None, out);
     }
     match e {
         Expr::Undefined => out.extend_from_slice(b"undefined"),
@@ -388,14 +388,16 @@ pub fn write_long(ad: &ClassAd, out: &mut Vec<u8>) {
     }
 }
 
-/// One ad as `condor_q -json` prints it (inside the array framing).
+/// One ad as `condor_q -json` prints it (inside the array framing):
+/// attributes sorted, nested values laid out over indented lines.
 pub fn write_json(ad: &ClassAd, out: &mut Vec<u8>) {
-    json::ad_pretty(ad, out);
+    json::ad(print_order(ad).into_iter(), Some(0), out);
 }
 
 mod json {
     //! `ClassAdJsonUnParser`: literals as JSON values, every other expression
-    //! as a string `"\/Expr(<new syntax>)\/"`.
+    //! as a string `"\/Expr(<new syntax>)\/"`. With an indent, nested ads
+    //! and lists are laid out over lines as `condor_q -json` prints them.
 
     use super::*;
 
@@ -427,7 +429,18 @@ mod json {
         quoted_expr_text(&text, out);
     }
 
-    pub fn expr(e: &Expr, out: &mut Vec<u8>) {
+    fn newline(indent: Option<usize>, out: &mut Vec<u8>) {
+        if let Some(n) = indent {
+            out.push(b'\n');
+            out.extend(std::iter::repeat(b' ').take(n));
+        }
+    }
+
+    fn deeper(indent: Option<usize>) -> Option<usize> {
+        indent.map(|n| n + 2)
+    }
+
+    pub fn expr(e: &Expr, indent: Option<usize>, out: &mut Vec<u8>) {
         match e {
             Expr::Undefined => out.extend_from_slice(b"null"),
             Expr::Error => quoted_expr_text(b"error", out),
@@ -445,50 +458,43 @@ mod json {
                 out.push(b'"');
             }
             Expr::AbsTime(_) | Expr::RelTime(_) => quoted_expr(e, out),
-            Expr::List(items) => list(items, out),
-            Expr::Ad(a) => ad(a, out),
+            Expr::List(items) => list(items, indent, out),
+            Expr::Ad(a) => ad(a.iter(), indent, out),
             _ => quoted_expr(e, out),
         }
     }
 
-    pub fn list(items: &[Expr], out: &mut Vec<u8>) {
+    pub fn list(items: &[Expr], indent: Option<usize>, out: &mut Vec<u8>) {
         out.push(b'[');
         for (i, e) in items.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            expr(e, out);
+            newline(deeper(indent), out);
+            expr(e, deeper(indent), out);
         }
+        newline(indent, out);
         out.push(b']');
     }
 
-    pub fn ad(a: &ClassAd, out: &mut Vec<u8>) {
+    pub fn ad<'a>(
+        attrs: impl Iterator<Item = (&'a [u8], &'a Expr)>,
+        indent: Option<usize>,
+        out: &mut Vec<u8>,
+    ) {
         out.push(b'{');
-        for (i, (name, e)) in a.iter().enumerate() {
+        for (i, (name, e)) in attrs.enumerate() {
             if i > 0 {
                 out.push(b',');
             }
+            newline(deeper(indent), out);
             out.push(b'"');
             escape(name, out);
             out.extend_from_slice(b"\": ");
-            expr(e, out);
+            expr(e, deeper(indent), out);
         }
+        newline(indent, out);
         out.push(b'}');
-    }
-
-    /// The multi-line layout `condor_q -json` uses for each ad.
-    pub fn ad_pretty(a: &ClassAd, out: &mut Vec<u8>) {
-        out.push(b'{');
-        for (i, (name, e)) in print_order(a).into_iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"\n  \"");
-            escape(name, out);
-            out.extend_from_slice(b"\": ");
-            expr(e, out);
-        }
-        out.extend_from_slice(b"\n}");
     }
 }
 

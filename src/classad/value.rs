@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use super::ast::{AbsTime, ClassAd, Expr};
+use super::ast::{AbsTime, ClassAd, Expr, SmallBytes};
 use super::lexer::strtod_prefix;
 use super::time::{abstime_to_string, reltime_to_string};
 use super::unparse::{unparse_ad_into, unparse_list_into, Style};
@@ -292,7 +292,7 @@ pub fn value_to_expr(v: &Value<'_>) -> Expr {
         Value::Bool(b) => Expr::Bool(*b),
         Value::Int(i) => Expr::Int(*i),
         Value::Real(r) => Expr::Real(*r),
-        Value::Str(s) => Expr::Str(s.to_vec()),
+        Value::Str(s) => Expr::Str(SmallBytes::new(s)),
         Value::AbsTime(t) => Expr::AbsTime(*t),
         Value::RelTime(r) => Expr::RelTime(reltime_secs(*r) as f64),
         Value::List(l) => Expr::List(l.items.to_vec()),

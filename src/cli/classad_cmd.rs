@@ -304,8 +304,9 @@ pub fn parse_command(path: &Path, from: AdFormat, to: AdOutput, out: impl Write)
                 buf.push(b'\n');
             }
             AdOutput::Json => {
+                // condor_q -json puts the separating comma on a line of its own.
                 if n > 0 {
-                    buf.extend_from_slice(b",\n");
+                    buf.extend_from_slice(b"\n,\n");
                 }
                 write_json(&ad, &mut buf);
             }

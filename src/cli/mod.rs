@@ -1,6 +1,7 @@
 //! The command line: argument definitions and dispatch. Each command lives
 //! in its own module; this file only wires them.
 
+pub mod bench;
 pub mod classad_cmd;
 
 use std::io::{self, BufReader};
@@ -28,6 +29,31 @@ pub enum Command {
     /// Work with ClassAds: evaluate, convert, match
     #[command(subcommand)]
     Classad(ClassadCommand),
+    /// Measure performance against the reference implementations
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Parse and match speed against the official ClassAd library
+    Classad {
+        /// Directory of HTCondor captures (fixtures/condor/live/...)
+        #[arg(long, default_value = "../shared/fixtures")]
+        fixtures: PathBuf,
+        /// Job ads in the generated dump
+        #[arg(long, default_value_t = 100_000)]
+        ads: usize,
+        /// Runs of each measurement (the best counts)
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Python with PyPI htcondor, for the reference timings
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Where to write the generated inputs
+        #[arg(long, default_value = "target/bench")]
+        workdir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,6 +102,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 None => classad_cmd::sniff_format(&file)?,
             };
             classad_cmd::parse_command(&file, from, to, io::stdout().lock())?;
+        }
+        Command::Bench(BenchCommand::Classad {
+            fixtures,
+            ads,
+            runs,
+            python,
+            workdir,
+        }) => {
+            let cfg = bench::ClassadBench {
+                fixtures,
+                ads,
+                runs,
+                python,
+                workdir,
+            };
+            bench::run_classad(&cfg, io::stdout().lock())?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -683,3 +683,52 @@ pub fn match_cases(
     }
     out
 }
+
+/// Cases at libclassad's limits: parser depth (500), evaluation depth
+/// (400), long reference chains, cycles, and deep literals.
+pub fn bounds_cases() -> Vec<Json> {
+    let mut cases = Vec::new();
+    let mut add = |expr: String, my: Option<String>| {
+        let id = format!("bounds{}", cases.len());
+        let mut c = json!({ "id": id, "expr": expr });
+        if let Some(my) = my {
+            c["my"] = json!(my);
+        }
+        cases.push(c);
+    };
+    for k in (150..=175).chain([300, 1000]) {
+        add(format!("{}1{}", "(".repeat(k), ")".repeat(k)), None);
+        add(format!("{}1{}", "{".repeat(k), "}".repeat(k)), None);
+        add(format!("{}1{}", "[a=".repeat(k), "]".repeat(k)), None);
+        add(format!("{}x{}", "f(".repeat(k), ")".repeat(k)), None);
+    }
+    for k in (490..=502).chain([1000]) {
+        add(format!("{}true", "!".repeat(k)), None);
+        add(format!("{}1", "- ".repeat(k)), None);
+        add(format!("x{}", " ?: x".repeat(k)), None);
+    }
+    for k in (390..=410).step_by(2).chain([1000, 5000]) {
+        add(vec!["1"; k].join(" + "), None);
+        add(format!("{}1{}", "(1 + ".repeat(k), ")".repeat(k)), None);
+        add(format!("{}1", "x ?: ".repeat(k)), None);
+    }
+    for k in (190..=210).step_by(2).chain([400, 1000]) {
+        let attrs: Vec<String> = (0..k).map(|i| format!("a{i} = a{} + 1", i + 1)).collect();
+        let ad = format!("[{}; a{k} = 0]", attrs.join("; "));
+        add("a0".into(), Some(ad.clone()));
+        add("MY.a0 + TARGET.a0".into(), Some(ad));
+        let refs: Vec<String> = (0..k).map(|i| format!("b{i} = b{}", i + 1)).collect();
+        add(
+            "b0".into(),
+            Some(format!("[{}; b{k} = 7]", refs.join("; "))),
+        );
+    }
+    add("a".into(), Some("[a = b + 1; b = a + 1]".into()));
+    add("a + b".into(), Some("[a = b; b = c; c = a]".into()));
+    add("size(l)".into(), Some("[l = {l, l, l}]".into()));
+    add("member(1, l)".into(), Some("[l = {l, 1}]".into()));
+    add("x.y.z".into(), Some("[x = [y = [z = x.y.z]]]".into()));
+    add("s".into(), Some("[s = strcat(s, \"a\")]".into()));
+    add("e".into(), Some("[e = eval(\"e\")]".into()));
+    cases
+}

@@ -223,9 +223,9 @@ impl<'e> Evaluator<'e> {
 
     /// A new list of strings, as the compat functions build them.
     pub(super) fn string_list(&mut self, items: Vec<Vec<u8>>) -> Value<'e> {
-        let e = self
-            .arena
-            .alloc(Expr::List(items.into_iter().map(Expr::Str).collect()));
+        let e = self.arena.alloc(Expr::List(
+            items.into_iter().map(|s| Expr::Str(s.into())).collect(),
+        ));
         let Expr::List(items) = e else {
             unreachable!("just allocated a list")
         };

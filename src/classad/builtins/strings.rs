@@ -1,7 +1,7 @@
 //! String functions: concatenation, case, substrings, comparisons, version
 //! comparison and the regular-expression functions.
 
-use super::super::ast::Expr;
+use super::super::ast::{Expr, SmallBytes};
 use super::super::eval::{Eval, Evaluator, Fail};
 use super::super::value::{to_string_value, FrameId, Value};
 use super::regex::{regexp_helper, Outcome};
@@ -10,7 +10,10 @@ use super::Builtin;
 type Args<'e> = &'e [Expr];
 
 /// The separator `join(list)` uses.
-static EMPTY_STRING: Expr = Expr::Str(Vec::new());
+static EMPTY_STRING: Expr = Expr::Str(SmallBytes::Inline {
+    len: 0,
+    buf: [0; 22],
+});
 
 /// libclassad's `natural_cmp` (as `strverscmp`): digit runs compare by
 /// value; the result is the C difference of the deciding bytes.
