@@ -140,7 +140,7 @@ fn generated_cases() -> Vec<Json> {
     let count: usize = std::env::var("CLASSAD_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(6000);
+        .unwrap_or(20_000);
     let mut cases: Vec<Json> = (0..count).map(|i| gen.eval_case(i)).collect();
     let jobs = long_ads(&fixture("live/condor_q-long.txt"));
     let mut machines = long_ads(&fixture("live/condor_status-long.txt"));

@@ -324,7 +324,7 @@ impl Gen {
     fn typed(&mut self, kind: &str, depth: u32) -> String {
         // (The second argument of evalInEachContext stays a literal list: a
         // computed list there makes the official library use freed memory.)
-        if !["secs", "one", "adlist", "ctxexpr"].contains(&kind) && self.rng.chance(8) {
+        if !["secs", "one", "adlist", "ctxexpr", "time"].contains(&kind) && self.rng.chance(8) {
             return self.expr(depth + 1);
         }
         match kind {
@@ -571,8 +571,22 @@ impl Gen {
         format!("[{}]", attrs.join("; "))
     }
 
-    /// A syntactically damaged expression.
+    /// A syntactically damaged expression (never one that reads the
+    /// clock or a random number, as deleting an argument could make it).
     fn broken(&mut self) -> String {
+        loop {
+            let b = self.broken_once();
+            let lower = b.to_lowercase();
+            if !["random()", "abstime()", "formattime()"]
+                .iter()
+                .any(|c| lower.contains(c))
+            {
+                return b;
+            }
+        }
+    }
+
+    fn broken_once(&mut self) -> String {
         let e = self.expr(1);
         let bytes: Vec<char> = e.chars().collect();
         if bytes.is_empty() {

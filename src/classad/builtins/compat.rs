@@ -233,7 +233,9 @@ impl<'e> Evaluator<'e> {
         } else {
             Vec::new()
         };
-        let owner = self.eval(&args[0]).unwrap_or(Value::Undefined);
+        // A failed evaluation leaves ERROR in the value, which this function
+        // does not treat as a failure.
+        let owner = self.eval(&args[0]).unwrap_or(Value::Error);
         if owner.is_undefined() && default.is_empty() {
             return Ok(Value::Undefined);
         }
