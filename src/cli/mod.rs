@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod classad_cmd;
+pub mod demo;
 
 use std::io::{self, BufReader};
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Match an embedded example site's idle jobs to cloud flavours
+    Demo,
     /// Work with ClassAds: evaluate, convert, match
     #[command(subcommand)]
     Classad(ClassadCommand),
@@ -87,6 +90,7 @@ fn now_secs() -> i64 {
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Demo => demo::run(io::stdout().lock())?,
         Command::Classad(ClassadCommand::Eval { now }) => {
             let stdin = io::stdin();
             classad_cmd::eval_cases(

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what the tests need
+# (a Python venv with the official HTCondor ClassAd library, used as the
+# differential oracle), checks formatting and lints, and runs every test
+# against the real components. Idempotent: a second run reuses .venv/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$PWD
+
+step() { printf '\n==> %s\n' "$*"; }
+
+shared=${CLOUDBURST_SHARED:-$repo/../shared}
+if [ ! -f "$shared/classad/oracle.py" ]; then
+    echo "tests/run.sh: the shared fixtures are missing at $shared (set CLOUDBURST_SHARED)" >&2
+    exit 2
+fi
+export CLOUDBURST_SHARED=$shared
+
+step "Python venv with the official ClassAd library (.venv)"
+if ! .venv/bin/python -c 'import htcondor2, classad2' 2>/dev/null; then
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check 'htcondor>=25.0'
+fi
+.venv/bin/python -c 'import htcondor2; print(htcondor2.version())'
+
+export CLOUDBURST_PYTHON=$repo/.venv/bin/python
+export CLOUDBURST_REQUIRE_ORACLE=1
+export TZ=UTC
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --release --all-targets -- -D warnings
+
+step "cargo test (release)"
+cargo test --release --no-run
+set +e
+cargo test --release -- --nocapture > target/test-output.txt 2>&1
+rc=$?
+set -e
+grep -E '^(test |generated|recorded|fixture|upstream|bounds|test result|SKIPPED)' target/test-output.txt || true
+if [ "$rc" -ne 0 ]; then
+    echo "tests/run.sh: tests failed (full output in target/test-output.txt)" >&2
+    grep -E -A 20 '^failures:|panicked' target/test-output.txt | head -80 >&2
+    exit 1
+fi
+
+step "ClassAd benchmark against the official library"
+./target/release/cloudburst bench classad --fixtures "$shared/fixtures" --python "$CLOUDBURST_PYTHON" --ads 100000 --runs 3
+
+echo
+echo "tests/run.sh: all passed"
