@@ -9,9 +9,15 @@ repo=$PWD
 
 step() { printf '\n==> %s\n' "$*"; }
 
-shared=${CLOUDBURST_SHARED:-$repo/../shared}
-if [ ! -f "$shared/classad/oracle.py" ]; then
-    echo "tests/run.sh: the shared fixtures are missing at $shared (set CLOUDBURST_SHARED)" >&2
+# The project's shared fixtures and oracle live beside the checkout.
+shared=${CLOUDBURST_SHARED:-}
+if [ -z "$shared" ]; then
+    for d in "$repo/../shared" /work/shared; do
+        if [ -f "$d/classad/oracle.py" ]; then shared=$(cd "$d" && pwd); break; fi
+    done
+fi
+if [ -z "$shared" ] || [ ! -f "$shared/classad/oracle.py" ]; then
+    echo "tests/run.sh: the shared fixtures (../shared) were not found; set CLOUDBURST_SHARED" >&2
     exit 2
 fi
 export CLOUDBURST_SHARED=$shared

@@ -15,9 +15,14 @@ pub fn repo() -> PathBuf {
 /// `../shared` (real HTCondor captures, the oracle script), or
 /// `CLOUDBURST_SHARED`.
 pub fn shared_dir() -> PathBuf {
-    std::env::var_os("CLOUDBURST_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("../shared"))
+    if let Some(d) = std::env::var_os("CLOUDBURST_SHARED") {
+        return PathBuf::from(d);
+    }
+    let beside = repo().join("../shared");
+    if beside.exists() {
+        return beside;
+    }
+    PathBuf::from("/work/shared")
 }
 
 /// A Python that can `import htcondor2`: `CLOUDBURST_PYTHON`, or the
