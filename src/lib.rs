@@ -4,3 +4,8 @@
 
 pub mod classad;
 pub mod cli;
+pub mod condor;
+pub mod config;
+pub mod observed;
+pub mod process;
+pub mod snapshot;

@@ -334,3 +334,39 @@ impl ClassAd {
         }
     }
 }
+
+impl Expr {
+    /// Calls `f` with every attribute reference in the expression,
+    /// including those inside nested ads, lists and function arguments.
+    pub fn for_each_attr_ref<'a>(&'a self, f: &mut impl FnMut(&'a AttrRef)) {
+        match self {
+            Expr::Attr(r) => {
+                f(r);
+                if let Some(b) = &r.base {
+                    b.for_each_attr_ref(f);
+                }
+            }
+            Expr::Unary(_, e) | Expr::Paren(e) => e.for_each_attr_ref(f),
+            Expr::Binary(_, lr) => {
+                lr.0.for_each_attr_ref(f);
+                lr.1.for_each_attr_ref(f);
+            }
+            Expr::Cond(c) => {
+                c.0.for_each_attr_ref(f);
+                c.1.for_each_attr_ref(f);
+                c.2.for_each_attr_ref(f);
+            }
+            Expr::Call(c) => c.args.iter().for_each(|a| a.for_each_attr_ref(f)),
+            Expr::List(items) => items.iter().for_each(|a| a.for_each_attr_ref(f)),
+            Expr::Ad(ad) => ad.iter().for_each(|(_, e)| e.for_each_attr_ref(f)),
+            Expr::Undefined
+            | Expr::Error
+            | Expr::Bool(_)
+            | Expr::Int(_)
+            | Expr::Real(_)
+            | Expr::Str(_)
+            | Expr::AbsTime(_)
+            | Expr::RelTime(_) => {}
+        }
+    }
+}

@@ -57,14 +57,20 @@ pub fn parse_long_line(line: &[u8]) -> Result<(Vec<u8>, Expr), (usize, String)> 
         };
         return Err((start, message.into()));
     };
-    if let Some(e) = simple_literal(value) {
-        return Ok((name.to_vec(), e));
-    }
     let value_at = line.len() - value.len();
-    match parse_expr_prefix(value, Syntax::Old) {
+    match parse_old_value(value) {
         Ok(e) => Ok((name.to_vec(), e)),
-        Err(err) => Err((value_at + err.offset, err.message)),
+        Err((offset, message)) => Err((value_at + offset, message)),
     }
+}
+
+/// Parses an old-syntax value (the text after `Name = `, or after the
+/// name in a `job_queue.log` line); an error is the offset and message.
+pub fn parse_old_value(value: &[u8]) -> Result<Expr, (usize, String)> {
+    if let Some(e) = simple_literal(value) {
+        return Ok(e);
+    }
+    parse_expr_prefix(value, Syntax::Old).map_err(|err| (err.offset, err.message))
 }
 
 /// Splits `Name = value` as HTCondor does: the name is everything before
@@ -428,6 +434,9 @@ pub struct JsonReader<R> {
     obj: Vec<u8>,
     obj_line: usize,
     done: bool,
+    /// Inside `-json`'s `[ ... ]`: input that ends before the `]` was cut
+    /// short, and is an error rather than a shorter list.
+    in_array: bool,
 }
 
 impl<R: BufRead> JsonReader<R> {
@@ -438,6 +447,7 @@ impl<R: BufRead> JsonReader<R> {
             obj: Vec::with_capacity(4096),
             obj_line: 1,
             done: false,
+            in_array: false,
         }
     }
 
@@ -461,6 +471,14 @@ impl<R: BufRead> JsonReader<R> {
             };
             if chunk.is_empty() {
                 self.done = true;
+                if depth == 0 && self.in_array {
+                    return Some(Err(StreamError::at(
+                        self.line_no,
+                        1,
+                        None,
+                        "input ended before the closing ']'",
+                    )));
+                }
                 if depth > 0 {
                     return Some(Err(StreamError::at(
                         self.obj_line,
@@ -484,7 +502,9 @@ impl<R: BufRead> JsonReader<R> {
                             self.obj.push(c);
                         }
                         b'\n' => self.line_no += 1,
-                        b'[' | b']' | b',' | b' ' | b'\t' | b'\r' => {}
+                        b'[' => self.in_array = true,
+                        b']' => self.in_array = false,
+                        b',' | b' ' | b'\t' | b'\r' => {}
                         other => {
                             stray = Some(other);
                             break;
@@ -610,6 +630,11 @@ mod tests {
         assert_eq!(ads.len(), 2);
         let r = ads[0].lookup("R").unwrap();
         assert_eq!(crate::classad::unparse::to_text(r), "TARGET.Memory >= 10");
+        let cut = b"[\n{ \"A\": 1 }\n,\n";
+        let mut r = JsonReader::new(&cut[..]);
+        assert!(r.next().unwrap().is_ok());
+        let err = r.next().unwrap().unwrap_err().to_string();
+        assert!(err.contains("before the closing ']'"), "{err}");
         let lines = b"{\"A\": 1}\n{\"A\": 2}\n";
         assert_eq!(JsonReader::new(&lines[..]).count(), 2);
         assert_eq!(JsonReader::new(&b""[..]).count(), 0);

@@ -4,12 +4,13 @@
 pub mod bench;
 pub mod classad_cmd;
 pub mod demo;
+pub mod snapshot_cmd;
 
 use std::io::{self, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use classad_cmd::{AdFormat, AdOutput};
@@ -35,6 +36,49 @@ pub enum Command {
     /// Measure performance against the reference implementations
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Read the pool once (queues, cloud startds, collector) and save
+    /// exactly what the condor tools printed, for `plan --snapshot` and bug
+    /// reports
+    Snapshot {
+        /// Configuration file (default: /etc/cloudburst/cloudburst.toml if
+        /// it exists, else built-in defaults)
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Directory to write (created, mode 0700)
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Show what a cycle would see and decide, offline, from a snapshot
+    Plan {
+        /// A directory written by `cloudburst snapshot`
+        #[arg(long)]
+        snapshot: PathBuf,
+        /// Configuration file (as for `snapshot`)
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration file; errors name file:line:column
+    CheckConfig {
+        /// Configuration file
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+}
+
+/// Where the RPM installs the configuration.
+pub const DEFAULT_CONFIG: &str = "/etc/cloudburst/cloudburst.toml";
+
+/// Loads and validates a configuration file; `None` means the default
+/// path if it exists, else the built-in defaults.
+pub fn load_config(path: Option<&std::path::Path>) -> Result<crate::config::Config> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None if std::path::Path::new(DEFAULT_CONFIG).exists() => PathBuf::from(DEFAULT_CONFIG),
+        None => return Ok(crate::config::Config::default()),
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(crate::config::parse(&path.display().to_string(), &text)?)
 }
 
 #[derive(Subcommand, Debug)]
@@ -122,6 +166,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 workdir,
             };
             bench::run_classad(&cfg, io::stdout().lock())?;
+        }
+        Command::Snapshot { config, out } => {
+            let config = load_config(config.as_deref())?;
+            snapshot_cmd::take(&config, &out, now_secs(), io::stdout().lock())?;
+        }
+        Command::Plan { snapshot, config } => {
+            let config = load_config(config.as_deref())?;
+            snapshot_cmd::replay(&config, &snapshot, io::stdout().lock())?;
+        }
+        Command::CheckConfig { config } => {
+            load_config(Some(&config))?;
+            println!("{}: ok", config.display());
         }
     }
     Ok(ExitCode::SUCCESS)

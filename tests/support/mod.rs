@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod casegen;
+pub mod standin;
 
 use std::path::PathBuf;
 
