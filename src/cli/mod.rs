@@ -22,8 +22,19 @@ use classad_cmd::{AdFormat, AdOutput};
 #[derive(Parser, Debug)]
 #[command(name = "cloudburst", version, about, long_about = None)]
 pub struct Cli {
+    /// After the command, print its wall time and peak memory to stderr
+    #[arg(long, global = true)]
+    pub stats: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// This process's peak resident memory in KiB (`VmHWM`), if the kernel
+/// tells.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[derive(Subcommand, Debug)]
@@ -133,7 +144,21 @@ fn now_secs() -> i64 {
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
-    match cli.command {
+    let started = std::time::Instant::now();
+    let stats = cli.stats;
+    let code = run_command(cli.command)?;
+    if stats {
+        eprintln!(
+            "stats: {:.3} s wall, peak RSS {} KiB",
+            started.elapsed().as_secs_f64(),
+            peak_rss_kib().map_or("unknown".to_string(), |k| k.to_string())
+        );
+    }
+    Ok(code)
+}
+
+fn run_command(command: Command) -> Result<ExitCode> {
+    match command {
         Command::Demo => demo::run(io::stdout().lock())?,
         Command::Classad(ClassadCommand::Eval { now }) => {
             let stdin = io::stdin();

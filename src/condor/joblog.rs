@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use rustc_hash::{FxHashMap, FxHashSet};
 use thiserror::Error;
 
-use super::job::JobId;
+use super::job::{BadJob, Job, JobId, JobReader};
 use crate::classad::ast::Name;
 use crate::classad::stream::parse_old_value;
 use crate::classad::{ClassAd, Expr};
@@ -73,11 +73,6 @@ enum Op {
 pub enum LogError {
     #[error("job_queue.log line {line}: {message}")]
     Malformed { line: usize, message: String },
-    /// A header (107) after the first line: the schedd compacted the log
-    /// into a new file and this stream is no longer the one we were
-    /// reading. Start again from the beginning of the new file.
-    #[error("job_queue.log line {line}: a new log begins (sequence {sequence}); it must be re-read from the start")]
-    Rotated { line: usize, sequence: i64 },
 }
 
 /// The committed state of a job queue log, fed in arbitrary chunks.
@@ -101,6 +96,9 @@ pub struct JobLog {
 /// Jobs touched by a chunk: their committed ads changed, appeared or went.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Changes {
+    /// A new log began (a 107 header after the first line): everything
+    /// before it was dropped, and every job counts as changed.
+    pub reset: bool,
     pub jobs: FxHashSet<JobId>,
     /// Clusters whose ads changed (every job in them may have changed).
     pub clusters: FxHashSet<i64>,
@@ -108,7 +106,7 @@ pub struct Changes {
 
 impl Changes {
     pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty() && self.clusters.is_empty()
+        !self.reset && self.jobs.is_empty() && self.clusters.is_empty()
     }
 }
 
@@ -213,10 +211,16 @@ impl JobLog {
                     .and_then(|s| s.parse().ok())
                     .ok_or_else(|| malformed(n, "107 without a sequence number"))?;
                 if n != 1 {
-                    return Err(LogError::Rotated {
-                        line: n,
-                        sequence: seq,
-                    });
+                    // The schedd starts every log with its header; one
+                    // later on means a new log was written over this one.
+                    // What follows is the whole new state.
+                    self.clusters.clear();
+                    self.jobs.clear();
+                    self.others.clear();
+                    self.pending = None;
+                    changes.reset = true;
+                    changes.jobs.clear();
+                    changes.clusters.clear();
                 }
                 let (label, ts) = split_word(rest);
                 if label == b"CreationTimestamp" {
@@ -350,9 +354,42 @@ impl JobLog {
             .filter_map(|&id| self.job_ad(id).map(|ad| (id, ad)))
     }
 
+    /// The jobs that `condor_q` would return for the agent's query: idle or
+    /// running, and accepted by the cloud-job constraint (evaluated with
+    /// the job as MY, as the schedd evaluates a constraint).
+    pub fn cloud_jobs(
+        &self,
+        constraint: &Expr,
+        reader: &mut JobReader,
+        now: i64,
+    ) -> Result<Vec<Job>, BadJob> {
+        let mut jobs = Vec::new();
+        for (_, ad) in self.job_ads() {
+            let wanted =
+                crate::classad::matching::with_value(constraint, Some(&ad), None, now, |v| {
+                    matches!(v, Ok(crate::classad::Value::Bool(true)))
+                });
+            if !wanted {
+                continue;
+            }
+            let job = reader.job(ad, now)?;
+            if matches!(
+                job.status,
+                super::job::JobStatus::Idle | super::job::JobStatus::Running
+            ) {
+                jobs.push(job);
+            }
+        }
+        Ok(jobs)
+    }
+
     /// The jobs a set of changes touched (a changed cluster touches all of
-    /// its jobs); jobs that no longer exist are left out.
+    /// its jobs; a reset, every job); jobs that no longer exist are left
+    /// out.
     pub fn touched(&self, changes: &Changes) -> Vec<JobId> {
+        if changes.reset {
+            return self.jobs.keys().copied().collect();
+        }
         let mut ids: Vec<JobId> = changes
             .jobs
             .iter()
@@ -504,15 +541,28 @@ mod tests {
     }
 
     #[test]
-    fn a_second_header_means_the_log_was_rotated() {
+    fn a_second_header_starts_a_new_log() {
         let mut log = JobLog::new();
         log.feed(SYNTHETIC.as_bytes()).unwrap();
-        let e = log
-            .feed(b"107 4 CreationTimestamp 1700000500\n")
-            .unwrap_err();
-        assert!(matches!(e, LogError::Rotated { sequence: 4, .. }), "{e}");
-        // It stays failed: its state is no longer the schedd's.
-        assert!(log.feed(b"").is_err());
+        let c = log
+            .feed(b"107 4 CreationTimestamp 1700000500\n101 7.0 Job Machine\n")
+            .unwrap();
+        assert!(c.reset);
+        assert_eq!(log.sequence(), Some(4));
+        assert_eq!(
+            log.touched(&c),
+            [JobId {
+                cluster: 7,
+                proc: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn after_a_malformed_line_the_log_stays_failed() {
+        let mut log = JobLog::new();
+        assert!(log.feed(b"999\n").is_err());
+        assert!(log.feed(SYNTHETIC.as_bytes()).is_err());
     }
 
     #[test]

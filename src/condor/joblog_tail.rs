@@ -69,7 +69,7 @@ impl JobLogTail {
         &self.log
     }
 
-    /// How many times the log was read from the start.
+    /// How many times the log file was opened and read from the start.
     pub fn rereads(&self) -> u64 {
         self.rereads
     }
@@ -96,18 +96,8 @@ impl JobLogTail {
             self.reopen()?;
             update.reread = true;
         }
-        let changes = match self.read_new() {
-            Err(TailError::Log {
-                source: LogError::Rotated { .. },
-                ..
-            }) => {
-                // The same path now holds a new log: start over.
-                self.reopen()?;
-                update.reread = true;
-                self.read_new()?
-            }
-            other => other?,
-        };
+        let changes = self.read_new()?;
+        update.reread |= changes.reset;
         update.touched = if update.reread {
             self.log.job_ads().map(|(id, _)| id).collect()
         } else {
@@ -139,6 +129,12 @@ impl JobLogTail {
             };
             match self.log.feed(&self.buf[..n]) {
                 Ok(c) => {
+                    if c.reset {
+                        all = super::joblog::Changes {
+                            reset: true,
+                            ..Default::default()
+                        };
+                    }
                     all.jobs.extend(c.jobs);
                     all.clusters.extend(c.clusters);
                 }
