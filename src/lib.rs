@@ -4,8 +4,13 @@
 
 pub mod classad;
 pub mod cli;
+pub mod cloud;
 pub mod condor;
 pub mod config;
+pub mod demand;
+pub mod lifecycle;
 pub mod observed;
+pub mod planner;
 pub mod process;
+pub mod reconcile;
 pub mod snapshot;

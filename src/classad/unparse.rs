@@ -255,7 +255,7 @@ pub fn unparse_pretty(e: &Expr, out: &mut Vec<u8>) {
 fn pretty(e: &Expr, indent: &mut usize, out: &mut Vec<u8>) {
     let newline = |n: usize, out: &mut Vec<u8>| {
         out.push(b'\n');
-        out.extend(std::iter::repeat(b' ').take(n));
+        out.extend(std::iter::repeat_n(b' ', n));
     };
     match e {
         Expr::Ad(ad) => {
@@ -432,7 +432,7 @@ mod json {
     fn newline(indent: Option<usize>, out: &mut Vec<u8>) {
         if let Some(n) = indent {
             out.push(b'\n');
-            out.extend(std::iter::repeat(b' ').take(n));
+            out.extend(std::iter::repeat_n(b' ', n));
         }
     }
 

@@ -133,6 +133,9 @@ pub struct Startd {
     /// MiB
     pub total_memory: i64,
     pub free_memory: i64,
+    /// KiB
+    pub free_disk: i64,
+    pub free_gpus: i64,
     pub drain_reason: Option<String>,
     /// The smallest `MaxJobRetirementTime` among its slots, when it is a
     /// literal number of seconds.
@@ -253,6 +256,8 @@ pub fn assemble(slots: &[ClassAd]) -> Result<Pool, PoolReadError> {
                 free_cpus: 0.0,
                 total_memory: 0,
                 free_memory: 0,
+                free_disk: 0,
+                free_gpus: 0,
                 drain_reason: None,
                 retirement_time: None,
                 daemon_start: None,
@@ -307,6 +312,8 @@ pub fn assemble(slots: &[ClassAd]) -> Result<Pool, PoolReadError> {
                 s.free_cpus += num(ad, "Cpus").unwrap_or(0.0);
                 s.total_memory += int(ad, "TotalSlotMemory").unwrap_or(0);
                 s.free_memory += int(ad, "Memory").unwrap_or(0);
+                s.free_disk += int(ad, "Disk").unwrap_or(0);
+                s.free_gpus += int(ad, "GPUs").unwrap_or(0);
             }
             _ => {
                 s.slots.push(name);
@@ -322,6 +329,8 @@ pub fn assemble(slots: &[ClassAd]) -> Result<Pool, PoolReadError> {
                 } else {
                     s.free_cpus += cpus;
                     s.free_memory += memory;
+                    s.free_disk += int(ad, "Disk").unwrap_or(0);
+                    s.free_gpus += int(ad, "GPUs").unwrap_or(0);
                 }
             }
         }

@@ -46,6 +46,7 @@ pub const JOB_ATTRIBUTES: &[&str] = &[
     "NumJobStarts",
     "RemoteHost",
     "ConcurrencyLimits",
+    "CloudburstToken",
 ];
 
 /// One schedd's query.

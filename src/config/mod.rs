@@ -1,0 +1,486 @@
+//! The configuration file (`/etc/cloudburst/cloudburst.toml`): the model
+//! here, its checks in `validate`. Errors name the file, line and column.
+//!
+//! Pure: `parse` takes the text; reading the file is the caller's. Units
+//! are in the field names (`memory_mb`, `disk_gb`, `price_per_hour`), and
+//! durations are written `90s`, `10m`, `2h`, `7d` (or plain seconds).
+
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use thiserror::Error;
+use toml::Spanned;
+
+pub use validate::validate;
+
+/// The whole file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub pool: PoolConfig,
+    #[serde(default)]
+    pub condor: CondorConfig,
+    #[serde(default)]
+    pub timers: Timers,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
+    #[serde(default)]
+    pub sites: Vec<Site>,
+    #[serde(default)]
+    pub groups: Vec<Group>,
+}
+
+/// The site's HTCondor pool, as cloudburst reads it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolConfig {
+    /// This pool's name in cloud tags (`cloudburst:pool`): instances
+    /// tagged with another pool are never touched.
+    pub name: Spanned<String>,
+    /// The central manager (`-pool`), when it is not the local config's
+    /// `CONDOR_HOST`.
+    pub collector: Option<String>,
+    /// Schedds to query by name. Empty: the schedds the collector knows.
+    pub schedds: Vec<String>,
+    /// Which jobs are meant for the cloud (a ClassAd constraint on the
+    /// job ad).
+    pub cloud_job_constraint: Spanned<String>,
+    /// Which slots are our cloud nodes.
+    pub cloud_slot_constraint: Spanned<String>,
+    /// Job attributes to fetch beyond the built-in projection (those the
+    /// flavours' START expressions or the constraint refer to).
+    pub job_attributes: Vec<String>,
+    /// The schedd's `job_queue.log`, when it is readable on this host:
+    /// new cloud jobs are then seen at once instead of at the next poll.
+    pub job_log: Option<PathBuf>,
+    /// How long a startd's ad must be missing from every successful
+    /// reading (and the collector up) before its node counts as gone.
+    #[serde(deserialize_with = "duration")]
+    pub startd_missing_grace: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> PoolConfig {
+        PoolConfig {
+            name: Spanned::new(0..0, "cloudburst".to_string()),
+            collector: None,
+            schedds: Vec::new(),
+            cloud_job_constraint: Spanned::new(0..0, DEFAULT_JOB_CONSTRAINT.to_string()),
+            cloud_slot_constraint: Spanned::new(0..0, DEFAULT_SLOT_CONSTRAINT.to_string()),
+            job_attributes: Vec::new(),
+            job_log: None,
+            startd_missing_grace: Duration::from_secs(300),
+        }
+    }
+}
+
+pub const DEFAULT_JOB_CONSTRAINT: &str = "WantCloud =?= true";
+pub const DEFAULT_SLOT_CONSTRAINT: &str = "CloudNode =?= true";
+
+/// How the condor tools are run.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CondorConfig {
+    /// Where `condor_q` and friends are; default: `PATH`.
+    pub bin_dir: Option<PathBuf>,
+    /// Each tool is killed if it runs longer than this.
+    #[serde(deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Jobs on a node being drained are protected by the pilot's
+    /// `MaxJobRetirementTime`; a busy node is drained only if it is at
+    /// least this (0: never drain a busy node).
+    #[serde(deserialize_with = "duration")]
+    pub min_retirement: Duration,
+}
+
+impl Default for CondorConfig {
+    fn default() -> CondorConfig {
+        CondorConfig {
+            bin_dir: None,
+            timeout: Duration::from_secs(60),
+            min_retirement: Duration::ZERO,
+        }
+    }
+}
+
+/// How long things may take.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Timers {
+    /// Between cycles (a new cloud job in a watched job log wakes the
+    /// agent sooner).
+    #[serde(deserialize_with = "duration")]
+    pub cycle: Duration,
+    /// A node with no claims for this long, and not needed by waiting
+    /// jobs, is drained.
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// A node whose startd has not joined this long after launch is a
+    /// boot failure (terminated).
+    #[serde(deserialize_with = "duration")]
+    pub boot_timeout: Duration,
+    /// Nodes are drained at this age and replaced if still needed.
+    #[serde(deserialize_with = "duration")]
+    pub max_lifetime: Duration,
+    /// After `max_lifetime`, jobs get this long to finish; past it the
+    /// node is terminated even if busy (the pilot's retirement time must
+    /// not exceed it).
+    #[serde(deserialize_with = "duration")]
+    pub drain_grace: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers {
+            cycle: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(600),
+            boot_timeout: Duration::from_secs(900),
+            max_lifetime: Duration::from_secs(7 * 86400),
+            drain_grace: Duration::from_secs(2 * 86400),
+        }
+    }
+}
+
+/// What may exist and what may change in one cycle.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Nodes across all sites (every state but gone).
+    pub max_nodes: u32,
+    /// The sum of the hourly prices of all live nodes.
+    pub max_cost_per_hour: f64,
+    /// Spend since the start of the calendar month (UTC); no launch that
+    /// would take the month past it within the next hour.
+    pub max_cost_per_month: f64,
+    pub launches_per_cycle: u32,
+    /// The share of the current shortfall launched in one cycle (ramp).
+    pub ramp: f64,
+    pub removals_per_cycle: u32,
+    /// At most this share of running nodes is drained in one cycle.
+    pub removal_share: f64,
+    /// Back-off after a boot failure or a capacity/quota error at a
+    /// site and flavour, doubling per failure up to `backoff_max`.
+    #[serde(deserialize_with = "duration")]
+    pub backoff_initial: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub backoff_max: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_nodes: 20,
+            max_cost_per_hour: 50.0,
+            max_cost_per_month: 10_000.0,
+            launches_per_cycle: 10,
+            ramp: 0.5,
+            removals_per_cycle: 10,
+            removal_share: 0.25,
+            backoff_initial: Duration::from_secs(120),
+            backoff_max: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What to do with an instance tagged for this pool that the registry
+/// does not know (after a lost registry, or a launch whose result was
+/// never recorded and whose token did not find it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownInstances {
+    /// Track it as a node; it retires like any other when idle.
+    #[default]
+    Adopt,
+    /// Terminate it (its work, if any, is lost).
+    Terminate,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    pub unknown_instances: UnknownInstances,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Ec2,
+    Openstack,
+    Script,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Ec2 => "ec2",
+            Provider::Openstack => "openstack",
+            Provider::Script => "script",
+        }
+    }
+}
+
+/// A cloud (or a region/project of one) that nodes are launched into.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    pub name: Spanned<String>,
+    pub provider: Provider,
+    /// Image (AMI id, Glance image name or id, or whatever the script
+    /// takes).
+    #[serde(default)]
+    pub image: String,
+    /// Higher first when flavours at several sites cost the same.
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub max_nodes: Option<u32>,
+    #[serde(default)]
+    pub max_cores: Option<u32>,
+    #[serde(default)]
+    pub max_memory_mb: Option<u64>,
+    #[serde(default)]
+    pub max_gpus: Option<u32>,
+    /// `OpSys`, `Arch`, `OpSysAndVer` and the HTCondor version the pilot
+    /// image advertises (matched by jobs' Requirements).
+    #[serde(default = "default_opsys")]
+    pub opsys: String,
+    #[serde(default = "default_arch")]
+    pub arch: String,
+    #[serde(default)]
+    pub opsys_and_ver: Option<String>,
+    #[serde(default = "default_condor_version")]
+    pub condor_version: String,
+    #[serde(default)]
+    pub ec2: Option<toml::Table>,
+    #[serde(default)]
+    pub openstack: Option<toml::Table>,
+    #[serde(default)]
+    pub script: Option<toml::Table>,
+    pub flavors: Vec<Flavor>,
+}
+
+fn default_opsys() -> String {
+    "LINUX".into()
+}
+fn default_arch() -> String {
+    "X86_64".into()
+}
+fn default_condor_version() -> String {
+    "25.14.0".into()
+}
+
+/// An instance type at a site, and the slot its pilot advertises.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flavor {
+    pub name: Spanned<String>,
+    pub cpus: u32,
+    pub memory_mb: u64,
+    pub disk_gb: u64,
+    #[serde(default)]
+    pub gpus: u32,
+    pub price_per_hour: f64,
+    #[serde(default)]
+    pub spot: bool,
+    /// The pilot's START expression (default `true`).
+    #[serde(default)]
+    pub start: Option<Spanned<String>>,
+    /// Extra machine attributes, as ClassAd expressions.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, Spanned<String>>,
+}
+
+/// Jobs that get dedicated nodes (as ProActive's IaasPolicy gives a
+/// token's holders their own nodes): nodes launched for the group only
+/// start the group's jobs, and the group's demand is planned onto them.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: Spanned<String>,
+    /// Jobs carrying `CloudburstToken = "<token>"` belong to the group.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Jobs whose `AcctGroup` is this belong to the group.
+    #[serde(default)]
+    pub accounting_group: Option<String>,
+    /// Sites its nodes may use (default: all).
+    #[serde(default)]
+    pub sites: Vec<String>,
+    #[serde(default)]
+    pub max_nodes: Option<u32>,
+}
+
+impl Group {
+    /// The job-side test: does a job belong to this group?
+    pub fn job_constraint(&self) -> String {
+        match (&self.token, &self.accounting_group) {
+            (Some(t), _) => format!("CloudburstToken =?= {}", classad_string(t)),
+            (None, Some(g)) => format!("AcctGroup =?= {}", classad_string(g)),
+            (None, None) => "false".into(),
+        }
+    }
+
+    /// The machine-side START clause of the group's nodes.
+    pub fn start_clause(&self) -> String {
+        match (&self.token, &self.accounting_group) {
+            (Some(t), _) => format!("TARGET.CloudburstToken =?= {}", classad_string(t)),
+            (None, Some(g)) => format!("TARGET.AcctGroup =?= {}", classad_string(g)),
+            (None, None) => "false".into(),
+        }
+    }
+}
+
+/// A ClassAd string literal.
+pub fn classad_string(s: &str) -> String {
+    let mut out = Vec::new();
+    crate::classad::unparse::unparse_string(
+        s.as_bytes(),
+        crate::classad::unparse::Style::New,
+        &mut out,
+    );
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `90`, `"90s"`, `"5m"`, `"2h"`, `"1d"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (like 90s, 5m, 2h, 1d)"))?;
+    let mult = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?} (use s, m, h or d)"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Secs(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+/// A configuration problem, located.
+#[derive(Debug, Error, PartialEq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+pub(crate) fn locate(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Parses and validates a configuration file's text.
+pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
+    let at = |offset: usize, message: String| {
+        let (line, column) = locate(text, offset);
+        ConfigError {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }
+    };
+    let config: Config = toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        at(offset, e.message().trim_end().to_string())
+    })?;
+    validate(&config).map_err(|(offset, message)| at(offset, message))?;
+    Ok(config)
+}
+
+impl Config {
+    pub fn site(&self, name: &str) -> Option<&Site> {
+        self.sites.iter().find(|s| s.name.get_ref() == name)
+    }
+
+    pub fn flavor(&self, site: &str, flavor: &str) -> Option<&Flavor> {
+        self.site(site)?
+            .flavors
+            .iter()
+            .find(|f| f.name.get_ref() == flavor)
+    }
+
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.name.get_ref() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        let c = parse("c.toml", "").unwrap();
+        assert_eq!(
+            c.pool.cloud_job_constraint.get_ref(),
+            DEFAULT_JOB_CONSTRAINT
+        );
+        assert_eq!(c.condor.timeout, Duration::from_secs(60));
+        assert!(c.pool.schedds.is_empty());
+        assert!(c.sites.is_empty());
+    }
+
+    #[test]
+    fn durations_read_as_an_admin_writes_them() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86400));
+        assert!(parse_duration("m5").is_err());
+    }
+
+    #[test]
+    fn group_clauses_quote_their_values() {
+        let g = Group {
+            name: Spanned::new(0..0, "g".into()),
+            token: Some("a\"b".into()),
+            accounting_group: None,
+            sites: vec![],
+            max_nodes: None,
+        };
+        assert_eq!(g.start_clause(), "TARGET.CloudburstToken =?= \"a\\\"b\"");
+    }
+}

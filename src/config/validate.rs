@@ -1,0 +1,314 @@
+//! What serde cannot check: expressions that must parse, names that must
+//! be unique or safe on a command line, numbers that must make sense
+//! together. Each error carries the byte offset of the value it is about.
+
+use std::collections::HashSet;
+
+use toml::Spanned;
+
+use super::{Config, Provider};
+use crate::classad::parse_expr;
+
+type Check = Result<(), (usize, String)>;
+
+/// Machine attributes the pilot sets itself; a flavour may not override
+/// them through `attributes`.
+const RESERVED: &[&str] = &[
+    "Cpus",
+    "Memory",
+    "Disk",
+    "GPUs",
+    "CloudNode",
+    "CloudSite",
+    "CloudProvider",
+    "CloudFlavor",
+    "CloudInstanceID",
+    "CloudburstNodeId",
+    "CloudburstGroup",
+    "Start",
+    "Requirements",
+    "WithinResourceLimits",
+];
+
+fn expression(what: &str, e: &Spanned<String>) -> Check {
+    parse_expr(e.get_ref().as_bytes())
+        .map(|_| ())
+        .map_err(|err| {
+            (
+                e.span().start + 1 + err.offset,
+                format!("{what} is not a ClassAd expression: {}", err.message),
+            )
+        })
+}
+
+fn name(what: &str, n: &Spanned<String>) -> Check {
+    let s = n.get_ref();
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && !s.starts_with(['-', '.']);
+    if ok {
+        Ok(())
+    } else {
+        Err((
+            n.span().start,
+            format!("{what} {s:?}: use letters, digits, '.', '_' and '-' (at most 64)"),
+        ))
+    }
+}
+
+fn attribute_name(n: &str) -> bool {
+    let mut b = n.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+fn share(what: &str, v: f64) -> Check {
+    if v > 0.0 && v <= 1.0 {
+        Ok(())
+    } else {
+        Err((
+            0,
+            format!("{what} = {v}: must be more than 0 and at most 1"),
+        ))
+    }
+}
+
+pub fn validate(c: &Config) -> Check {
+    name("pool.name", &c.pool.name)?;
+    expression("pool.cloud_job_constraint", &c.pool.cloud_job_constraint)?;
+    expression("pool.cloud_slot_constraint", &c.pool.cloud_slot_constraint)?;
+    for s in &c.pool.schedds {
+        crate::condor::commands::validate_name("schedd", s).map_err(|e| (0, e.to_string()))?;
+    }
+    for a in &c.pool.job_attributes {
+        if !attribute_name(a) {
+            return Err((
+                0,
+                format!("pool.job_attributes: {a:?} is not an attribute name"),
+            ));
+        }
+    }
+
+    let t = &c.timers;
+    for (what, d) in [
+        ("timers.cycle", t.cycle),
+        ("timers.idle_timeout", t.idle_timeout),
+        ("timers.boot_timeout", t.boot_timeout),
+        ("timers.max_lifetime", t.max_lifetime),
+    ] {
+        if d.is_zero() {
+            return Err((0, format!("{what} must be more than 0")));
+        }
+    }
+    if c.condor.min_retirement > t.drain_grace {
+        return Err((
+            0,
+            format!(
+                "condor.min_retirement ({} s) is longer than timers.drain_grace ({} s): jobs would be promised more time than a node is given",
+                c.condor.min_retirement.as_secs(),
+                t.drain_grace.as_secs()
+            ),
+        ));
+    }
+
+    let l = &c.limits;
+    share("limits.ramp", l.ramp)?;
+    share("limits.removal_share", l.removal_share)?;
+    for (what, v) in [
+        ("limits.max_cost_per_hour", l.max_cost_per_hour),
+        ("limits.max_cost_per_month", l.max_cost_per_month),
+    ] {
+        if !(v >= 0.0 && v.is_finite()) {
+            return Err((0, format!("{what} = {v}: must be a non-negative amount")));
+        }
+    }
+    if l.backoff_initial > l.backoff_max {
+        return Err((
+            0,
+            "limits.backoff_initial is longer than limits.backoff_max".into(),
+        ));
+    }
+
+    let mut sites = HashSet::new();
+    for site in &c.sites {
+        name("site name", &site.name)?;
+        let at = site.name.span().start;
+        if !sites.insert(site.name.get_ref().as_str()) {
+            return Err((
+                at,
+                format!("site {:?} is defined twice", site.name.get_ref()),
+            ));
+        }
+        let tables = [
+            (Provider::Ec2, site.ec2.is_some()),
+            (Provider::Openstack, site.openstack.is_some()),
+            (Provider::Script, site.script.is_some()),
+        ];
+        for (p, present) in tables {
+            if present && p != site.provider {
+                return Err((
+                    at,
+                    format!(
+                        "site {:?} has provider = {:?} but a [sites.{}] table",
+                        site.name.get_ref(),
+                        site.provider.name(),
+                        p.name()
+                    ),
+                ));
+            }
+        }
+        if site.flavors.is_empty() {
+            return Err((at, format!("site {:?} has no flavors", site.name.get_ref())));
+        }
+        let mut flavors = HashSet::new();
+        for f in &site.flavors {
+            name("flavor name", &f.name)?;
+            let fat = f.name.span().start;
+            let fname = f.name.get_ref();
+            if !flavors.insert(fname.as_str()) {
+                return Err((
+                    fat,
+                    format!("flavor {fname:?} is defined twice at this site"),
+                ));
+            }
+            if f.cpus == 0 || f.memory_mb == 0 || f.disk_gb == 0 {
+                return Err((
+                    fat,
+                    format!("flavor {fname:?}: cpus, memory_mb and disk_gb must be more than 0"),
+                ));
+            }
+            if !(f.price_per_hour >= 0.0 && f.price_per_hour.is_finite()) {
+                return Err((
+                    fat,
+                    format!("flavor {fname:?}: price_per_hour must be a non-negative amount"),
+                ));
+            }
+            if let Some(start) = &f.start {
+                expression(&format!("flavor {fname:?} start"), start)?;
+            }
+            for (attr, value) in &f.attributes {
+                if !attribute_name(attr) {
+                    return Err((
+                        value.span().start,
+                        format!("flavor {fname:?}: {attr:?} is not an attribute name"),
+                    ));
+                }
+                if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(attr)) {
+                    return Err((
+                        value.span().start,
+                        format!("flavor {fname:?}: {attr} is set by cloudburst itself and cannot be overridden"),
+                    ));
+                }
+                expression(&format!("flavor {fname:?} attribute {attr}"), value)?;
+            }
+        }
+    }
+
+    let mut groups = HashSet::new();
+    for g in &c.groups {
+        name("group name", &g.name)?;
+        let at = g.name.span().start;
+        if !groups.insert(g.name.get_ref().as_str()) {
+            return Err((at, format!("group {:?} is defined twice", g.name.get_ref())));
+        }
+        if g.token.is_some() == g.accounting_group.is_some() {
+            return Err((
+                at,
+                format!(
+                    "group {:?}: give exactly one of token or accounting_group",
+                    g.name.get_ref()
+                ),
+            ));
+        }
+        for s in &g.sites {
+            if !sites.contains(s.as_str()) {
+                return Err((
+                    at,
+                    format!("group {:?}: no site named {s:?}", g.name.get_ref()),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+
+    const GOOD: &str = r#"
+[pool]
+name = "uni-hpc"
+
+[[sites]]
+name = "jetstream"
+provider = "openstack"
+image = "cloudburst-pilot"
+[sites.openstack]
+cloud = "jetstream"
+
+[[sites.flavors]]
+name = "m3.small"
+cpus = 2
+memory_mb = 6144
+disk_gb = 20
+price_per_hour = 0.08
+start = "TARGET.WantCloud =?= true"
+attributes = { HAS_CVMFS = "true" }
+
+[[groups]]
+name = "cms"
+accounting_group = "group_cms"
+sites = ["jetstream"]
+"#;
+
+    #[test]
+    fn a_full_config_parses() {
+        let c = parse("c.toml", GOOD).unwrap();
+        assert_eq!(c.sites[0].flavors[0].cpus, 2);
+        assert_eq!(
+            c.groups[0].start_clause(),
+            "TARGET.AcctGroup =?= \"group_cms\""
+        );
+        assert!(c.flavor("jetstream", "m3.small").is_some());
+    }
+
+    fn error(text: &str) -> String {
+        parse("c.toml", text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        assert!(error("[pool]\nschedds = [\"a\"]\nbogus = 1\n")
+            .starts_with("c.toml:3:1: unknown field `bogus`"),);
+        let e = error("[pool]\ncloud_job_constraint = \"WantCloud =?= (\"\n");
+        assert!(e.starts_with("c.toml:2:"), "{e}");
+        assert!(
+            e.contains("pool.cloud_job_constraint is not a ClassAd expression"),
+            "{e}"
+        );
+        assert!(error("[condor]\ntimeout = \"5 parsecs\"\n").contains("unknown unit"));
+        let e = error(&GOOD.replace(
+            "start = \"TARGET.WantCloud =?= true\"",
+            "start = \"TARGET.WantCloud =?= \"",
+        ));
+        assert!(e.starts_with("c.toml:18:"), "{e}");
+        let e = error(&GOOD.replace("HAS_CVMFS", "Cpus"));
+        assert!(e.contains("Cpus is set by cloudburst itself"), "{e}");
+        assert!(e.starts_with("c.toml:19:"), "{e}");
+        let e = error(&GOOD.replace("cpus = 2", "cpus = 0"));
+        assert!(e.contains("must be more than 0"), "{e}");
+        assert!(e.starts_with("c.toml:13:"), "{e}");
+        let e = error(&GOOD.replace("sites = [\"jetstream\"]", "sites = [\"aws\"]"));
+        assert!(e.contains("no site named \"aws\""), "{e}");
+        let e = error(&GOOD.replace("[sites.openstack]", "[sites.ec2]"));
+        assert!(
+            e.contains("provider = \"openstack\" but a [sites.ec2] table"),
+            "{e}"
+        );
+        let e = error(&format!("{GOOD}\n[limits]\nramp = 1.5\n"));
+        assert!(e.contains("limits.ramp = 1.5"), "{e}");
+    }
+}

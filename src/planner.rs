@@ -1,0 +1,685 @@
+//! The planner: a pure function of what was observed, what the registry
+//! holds, the configuration and the time, returning actions with reasons.
+//!
+//! 1. Nodes waiting for termination are terminated (always safe).
+//! 2. If the queue, the pool or the cloud could not be read, nothing else
+//!    happens this cycle: an unreadable source is not an empty one.
+//! 3. Idle demand, oldest first, is placed on supply that matches it:
+//!    free room on joined nodes, then nodes booting or requested, then
+//!    nodes drained for idleness (whose drain is cancelled), then new
+//!    nodes of the flavour that serves it at the least cost per job.
+//!    Several jobs share a node (partitionable slots) and later shapes
+//!    fill the room left on nodes planned for earlier ones.
+//! 4. New nodes launch at a share of the shortfall per cycle (ramp),
+//!    within every limit, skipping site/flavours in back-off.
+//! 5. Nodes unclaimed in this observation for `idle_timeout` that no demand
+//!    placed work on, and idle nodes past `max_lifetime`, are drained, at
+//!    most a capped number per cycle.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::condor::{Activity, Pool, Startd};
+use crate::config::Config;
+use crate::demand::{Demand, FlavorOption, Resources};
+use crate::lifecycle::{DrainCause, Node, State};
+
+/// Something to do, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    Launch {
+        site: String,
+        flavor: String,
+        group: Option<String>,
+        spot: bool,
+        price_per_hour: f64,
+        reason: String,
+    },
+    Drain {
+        node: String,
+        startd: String,
+        cause: DrainCause,
+        reason: String,
+    },
+    CancelDrain {
+        node: String,
+        startd: String,
+        reason: String,
+    },
+    Terminate {
+        node: String,
+        instance_id: Option<String>,
+        reason: String,
+    },
+}
+
+impl Action {
+    pub fn reason(&self) -> &str {
+        match self {
+            Action::Launch { reason, .. }
+            | Action::Drain { reason, .. }
+            | Action::CancelDrain { reason, .. }
+            | Action::Terminate { reason, .. } => reason,
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Launch {
+                site,
+                flavor,
+                group,
+                reason,
+                ..
+            } => {
+                write!(f, "launch  {site}/{flavor}")?;
+                if let Some(g) = group {
+                    write!(f, " for group {g}")?;
+                }
+                write!(f, ": {reason}")
+            }
+            Action::Drain { node, reason, .. } => write!(f, "drain   {node}: {reason}"),
+            Action::CancelDrain { node, reason, .. } => write!(f, "undrain {node}: {reason}"),
+            Action::Terminate { node, reason, .. } => write!(f, "terminate {node}: {reason}"),
+        }
+    }
+}
+
+/// What the planner sees.
+pub struct Inputs<'a> {
+    pub now: i64,
+    pub config: &'a Config,
+    pub options: &'a [FlavorOption],
+    /// `None`: the queue could not be read.
+    pub demand: Option<&'a Demand>,
+    /// `None`: the pool could not be read.
+    pub pool: Option<&'a Pool>,
+    pub cloud_known: bool,
+    /// The registry's nodes, after this cycle's observed transitions.
+    pub nodes: &'a [Node],
+    /// Spend since the start of the month.
+    pub month_spend: f64,
+    /// (site, flavor) → in back-off until.
+    pub backoff: &'a BTreeMap<(String, String), i64>,
+}
+
+/// Nodes wanted of one option, and how many launch now.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Want {
+    pub option: String,
+    pub jobs: u64,
+    pub nodes: u64,
+    pub launching: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub actions: Vec<Action>,
+    /// Why something did not happen (limits, unknown sources, back-off).
+    pub notes: Vec<String>,
+    pub wants: Vec<Want>,
+}
+
+/// A place jobs could go: an existing node or a planned one.
+struct Room {
+    option: usize,
+    free: Resources,
+    node: Option<usize>,
+    /// Demand placed jobs here this cycle.
+    used: bool,
+}
+
+fn option_of(options: &[FlavorOption], n: &Node) -> Option<usize> {
+    options
+        .iter()
+        .position(|o| o.site == n.site && o.flavor == n.flavor && o.group == n.group)
+}
+
+/// The startd of each node, by our node id (else instance id, else name).
+fn startds_by_node<'a>(pool: &'a Pool, nodes: &[Node]) -> HashMap<String, &'a Startd> {
+    let mut out = HashMap::new();
+    for s in pool.startds.values() {
+        let node = nodes.iter().find(|n| {
+            s.node_id.as_deref() == Some(n.id.as_str())
+                || (n.instance_id.is_some() && s.instance_id == n.instance_id)
+                || n.startd.as_deref() == Some(s.name.as_str())
+        });
+        if let Some(n) = node {
+            out.insert(n.id.clone(), s);
+        }
+    }
+    out
+}
+
+fn free_of(s: &Startd) -> Resources {
+    Resources {
+        cpus: s.free_cpus.max(0.0) as u64,
+        memory: s.free_memory.max(0) as u64,
+        disk: s.free_disk.max(0) as u64,
+        gpus: s.free_gpus.max(0) as u64,
+    }
+}
+
+struct Totals {
+    nodes: u32,
+    cost: f64,
+    by_site: HashMap<String, (u32, u64, u64, u64)>,
+    by_group: HashMap<String, u32>,
+}
+
+fn totals(nodes: &[Node], options: &[FlavorOption]) -> Totals {
+    let mut t = Totals {
+        nodes: 0,
+        cost: 0.0,
+        by_site: HashMap::new(),
+        by_group: HashMap::new(),
+    };
+    for n in nodes.iter().filter(|n| n.state.is_live()) {
+        let cap = option_of(options, n)
+            .map(|i| options[i].capacity)
+            .unwrap_or_default();
+        add(&mut t, &n.site, n.group.as_deref(), &cap, n.price_per_hour);
+    }
+    t
+}
+
+fn add(t: &mut Totals, site: &str, group: Option<&str>, cap: &Resources, price: f64) {
+    t.nodes += 1;
+    t.cost += price;
+    let s = t.by_site.entry(site.to_string()).or_default();
+    s.0 += 1;
+    s.1 += cap.cpus;
+    s.2 += cap.memory;
+    s.3 += cap.gpus;
+    if let Some(g) = group {
+        *t.by_group.entry(g.to_string()).or_default() += 1;
+    }
+}
+
+/// Which limit, if any, a launch of `o` would break.
+fn blocked_by(inputs: &Inputs<'_>, t: &Totals, o: &FlavorOption) -> Option<String> {
+    let l = &inputs.config.limits;
+    if t.nodes + 1 > l.max_nodes {
+        return Some(format!("limits.max_nodes ({}) reached", l.max_nodes));
+    }
+    if t.cost + o.price_per_hour > l.max_cost_per_hour + 1e-9 {
+        return Some(format!(
+            "limits.max_cost_per_hour ({:.2}) would be exceeded",
+            l.max_cost_per_hour
+        ));
+    }
+    if inputs.month_spend + t.cost + o.price_per_hour > l.max_cost_per_month + 1e-9 {
+        return Some(format!(
+            "limits.max_cost_per_month ({:.2}) would be exceeded within the hour",
+            l.max_cost_per_month
+        ));
+    }
+    let site = inputs.config.site(&o.site)?;
+    let (n, cpus, mem, gpus) = t.by_site.get(&o.site).copied().unwrap_or_default();
+    let checks = [
+        ("max_nodes", site.max_nodes.map(u64::from), u64::from(n) + 1),
+        (
+            "max_cores",
+            site.max_cores.map(u64::from),
+            cpus + o.capacity.cpus,
+        ),
+        ("max_memory_mb", site.max_memory_mb, mem + o.capacity.memory),
+        (
+            "max_gpus",
+            site.max_gpus.map(u64::from),
+            gpus + o.capacity.gpus,
+        ),
+    ];
+    for (what, limit, would) in checks {
+        if let Some(limit) = limit {
+            if would > limit {
+                return Some(format!("site {} {what} ({limit}) reached", o.site));
+            }
+        }
+    }
+    if let Some(g) = &o.group {
+        let max = inputs.config.group(g).and_then(|g| g.max_nodes);
+        let have = t.by_group.get(g).copied().unwrap_or(0);
+        if let Some(max) = max {
+            if have + 1 > max {
+                return Some(format!("group {g} max_nodes ({max}) reached"));
+            }
+        }
+    }
+    None
+}
+
+pub fn plan(inputs: &Inputs<'_>) -> Plan {
+    let mut plan = Plan::default();
+    let options = inputs.options;
+    let mut nodes: Vec<(usize, &Node)> = inputs.nodes.iter().enumerate().collect();
+    nodes.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+
+    // 1. Termination of nodes already decided: safe whatever else is known.
+    for (_, n) in &nodes {
+        if n.state.awaits_termination() {
+            plan.actions.push(Action::Terminate {
+                node: n.id.clone(),
+                instance_id: n.instance_id.clone(),
+                reason: format!("{} since {}", n.state, n.since),
+            });
+        }
+    }
+
+    // 2. Blind: no launch, no drain.
+    let (Some(demand), Some(pool), true) = (inputs.demand, inputs.pool, inputs.cloud_known) else {
+        for (known, what) in [
+            (inputs.demand.is_some(), "the queue"),
+            (inputs.pool.is_some(), "the pool"),
+            (inputs.cloud_known, "the cloud inventory"),
+        ] {
+            if !known {
+                plan.notes.push(format!(
+                    "{what} could not be read: no launch and no drain this cycle"
+                ));
+            }
+        }
+        return plan;
+    };
+
+    let startds = startds_by_node(pool, inputs.nodes);
+    let mut rooms: Vec<Room> = Vec::new();
+    let mut cancellable: Vec<(usize, usize)> = Vec::new(); // (node index, option)
+    for &(i, n) in &nodes {
+        let Some(o) = option_of(options, n) else {
+            continue;
+        };
+        let free = match n.state {
+            State::Requested | State::Booting => options[o].capacity,
+            State::Idle | State::Busy => match startds.get(&n.id) {
+                Some(s) if s.activity == Activity::Idle || s.activity == Activity::Busy => {
+                    free_of(s)
+                }
+                _ => continue,
+            },
+            State::Draining if n.drain_cause == Some(DrainCause::Idle) => {
+                cancellable.push((i, o));
+                continue;
+            }
+            _ => continue,
+        };
+        rooms.push(Room {
+            option: o,
+            free,
+            node: Some(i),
+            used: false,
+        });
+    }
+    // Joined nodes first, then booting, then requested: work goes where it
+    // can start soonest.
+    let rank = |r: &Room| match r.node.map(|i| inputs.nodes[i].state) {
+        Some(State::Idle | State::Busy) => 0,
+        Some(State::Booting) => 1,
+        _ => 2,
+    };
+    rooms.sort_by_key(rank);
+
+    // 3. Place demand.
+    let mut per_option: BTreeMap<usize, (u64, u64)> = BTreeMap::new(); // jobs, new nodes
+    let mut new_rooms_order: Vec<usize> = Vec::new();
+    let mut undrain: Vec<usize> = Vec::new();
+    for shape in &demand.shapes {
+        if shape.options.is_empty() {
+            continue;
+        }
+        let req = shape.request;
+        let mut left = shape.idle;
+        for r in rooms
+            .iter_mut()
+            .filter(|r| shape.options.contains(&r.option))
+        {
+            if left == 0 {
+                break;
+            }
+            let take = r.free.fits(&req).min(left);
+            if take > 0 {
+                r.free = r.free.minus(&req, take);
+                r.used = true;
+                left -= take;
+            }
+        }
+        // Nodes drained for idleness come back before anything new is
+        // bought.
+        while left > 0 {
+            let Some(pos) = cancellable
+                .iter()
+                .position(|(_, o)| shape.options.contains(o))
+            else {
+                break;
+            };
+            let (i, o) = cancellable.remove(pos);
+            undrain.push(i);
+            let cap = options[o].capacity;
+            let take = cap.fits(&req).min(left);
+            left -= take;
+            rooms.push(Room {
+                option: o,
+                free: cap.minus(&req, take),
+                node: Some(i),
+                used: true,
+            });
+        }
+        if left == 0 {
+            continue;
+        }
+        // New nodes: the least cost per job, then the higher site priority,
+        // then the least room wasted, then the name (determinism).
+        let best = shape
+            .options
+            .iter()
+            .copied()
+            .filter(|&o| {
+                let key = (options[o].site.clone(), options[o].flavor.clone());
+                inputs
+                    .backoff
+                    .get(&key)
+                    .is_none_or(|&until| until <= inputs.now)
+            })
+            .filter(|&o| options[o].capacity.fits(&req) > 0)
+            .min_by(|&a, &b| {
+                let (oa, ob) = (&options[a], &options[b]);
+                let per_job =
+                    |o: &FlavorOption| o.price_per_hour / o.capacity.fits(&req).min(left) as f64;
+                let waste = |o: &FlavorOption| {
+                    let n = o.capacity.fits(&req).min(left);
+                    o.capacity.cpus.saturating_sub(req.cpus * n)
+                };
+                per_job(oa)
+                    .total_cmp(&per_job(ob))
+                    .then(ob.priority.cmp(&oa.priority))
+                    .then(waste(oa).cmp(&waste(ob)))
+                    .then(oa.label().cmp(&ob.label()))
+            });
+        let Some(o) = best else {
+            plan.notes.push(format!(
+                "{} idle jobs (e.g. {}) wait: every flavour that fits them is in back-off",
+                left,
+                shape
+                    .examples
+                    .first()
+                    .map(|j| j.to_string())
+                    .unwrap_or_default()
+            ));
+            continue;
+        };
+        let fit = options[o].capacity.fits(&req);
+        let count = left.div_ceil(fit);
+        let e = per_option.entry(o).or_default();
+        e.0 += left;
+        e.1 += count;
+        for k in 0..count {
+            let take = fit.min(left - k * fit);
+            rooms.push(Room {
+                option: o,
+                free: options[o].capacity.minus(&req, take),
+                node: None,
+                used: true,
+            });
+            new_rooms_order.push(o);
+        }
+    }
+    for i in undrain {
+        let n = &inputs.nodes[i];
+        plan.actions.push(Action::CancelDrain {
+            node: n.id.clone(),
+            startd: n.startd.clone().unwrap_or_default(),
+            reason: "idle jobs it can run are waiting again".into(),
+        });
+    }
+
+    // 4. Launch a share of the shortfall, within every limit.
+    let wanted = new_rooms_order.len() as u64;
+    let l = &inputs.config.limits;
+    let allowed = ((wanted as f64 * l.ramp).ceil() as u64).min(l.launches_per_cycle as u64);
+    let mut t = totals(inputs.nodes, options);
+    let mut launched: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut blocked: Vec<String> = Vec::new();
+    for &o in &new_rooms_order {
+        if launched.values().sum::<u64>() >= allowed {
+            break;
+        }
+        let opt = &options[o];
+        if let Some(why) = blocked_by(inputs, &t, opt) {
+            if !blocked.contains(&why) {
+                blocked.push(why);
+            }
+            continue;
+        }
+        add(
+            &mut t,
+            &opt.site,
+            opt.group.as_deref(),
+            &opt.capacity,
+            opt.price_per_hour,
+        );
+        *launched.entry(o).or_default() += 1;
+    }
+    for (&o, &(jobs, count)) in &per_option {
+        let n = launched.get(&o).copied().unwrap_or(0);
+        let opt = &options[o];
+        plan.wants.push(Want {
+            option: opt.label(),
+            jobs,
+            nodes: count,
+            launching: n,
+        });
+        for _ in 0..n {
+            plan.actions.push(Action::Launch {
+                site: opt.site.clone(),
+                flavor: opt.flavor.clone(),
+                group: opt.group.clone(),
+                spot: opt.spot,
+                price_per_hour: opt.price_per_hour,
+                reason: format!(
+                    "{jobs} idle jobs need {count} x {}; launching {n} this cycle",
+                    opt.label()
+                ),
+            });
+        }
+    }
+    if wanted > allowed {
+        plan.notes.push(format!(
+            "ramp: {allowed} of {wanted} wanted nodes this cycle (limits.ramp {}, limits.launches_per_cycle {})",
+            l.ramp, l.launches_per_cycle
+        ));
+    }
+    for b in blocked {
+        plan.notes.push(format!("launches held back: {b}"));
+    }
+
+    // 5. Scale down idle nodes nothing was placed on.
+    let used: Vec<usize> = rooms
+        .iter()
+        .filter(|r| r.used)
+        .filter_map(|r| r.node)
+        .collect();
+    let timers = &inputs.config.timers;
+    let mut candidates: Vec<(i64, &Node, DrainCause)> = Vec::new();
+    for &(i, n) in &nodes {
+        if n.state != State::Idle || used.contains(&i) {
+            continue;
+        }
+        // Unclaimed in *this* observation, or it is not touched.
+        let Some(s) = startds.get(&n.id) else {
+            continue;
+        };
+        if s.activity != Activity::Idle || s.claims > 0 {
+            continue;
+        }
+        let idle_for = n.idle_for(inputs.now);
+        let age = inputs.now - n.created_at;
+        if age >= timers.max_lifetime.as_secs() as i64 {
+            candidates.push((i64::MAX, n, DrainCause::Lifetime));
+        } else if idle_for >= timers.idle_timeout.as_secs() as i64 {
+            candidates.push((idle_for, n, DrainCause::Idle));
+        }
+    }
+    candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
+    let joined = inputs.nodes.iter().filter(|n| n.state.is_joined()).count();
+    let cap = (l.removals_per_cycle as usize)
+        .min(((joined as f64 * l.removal_share).floor() as usize).max(1));
+    if candidates.len() > cap {
+        plan.notes.push(format!(
+            "removals capped: {cap} of {} idle nodes drained this cycle",
+            candidates.len()
+        ));
+    }
+    for (idle_for, n, cause) in candidates.into_iter().take(cap) {
+        let reason = match cause {
+            DrainCause::Lifetime => format!(
+                "older than max_lifetime ({} s)",
+                timers.max_lifetime.as_secs()
+            ),
+            _ => format!(
+                "unclaimed for {idle_for} s (idle_timeout {} s) and no waiting job can use it",
+                timers.idle_timeout.as_secs()
+            ),
+        };
+        plan.actions.push(Action::Drain {
+            node: n.id.clone(),
+            startd: startds
+                .get(&n.id)
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
+            cause,
+            reason,
+        });
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::condor::job::JobReader;
+    use crate::demand::{compute, flavor_options};
+
+    const CONFIG: &str = r#"
+[limits]
+max_nodes = 10
+ramp = 1.0
+launches_per_cycle = 100
+[[sites]]
+name = "aws"
+provider = "ec2"
+[[sites.flavors]]
+name = "small"
+cpus = 2
+memory_mb = 8192
+disk_gb = 50
+price_per_hour = 0.10
+[[sites.flavors]]
+name = "big"
+cpus = 16
+memory_mb = 65536
+disk_gb = 200
+price_per_hour = 0.64
+"#;
+
+    fn jobs(n: i64, cpus: u32, mem: u32) -> Vec<crate::condor::Job> {
+        let mut r = JobReader::new();
+        (0..n)
+            .map(|i| {
+                let t = format!(
+                    "[ClusterId = {}; ProcId = {i}; JobStatus = 1; RequestCpus = {cpus}; RequestMemory = {mem}; RequestDisk = 1024; Requirements = TARGET.CloudNode =?= true]",
+                    cpus * 1000 + mem
+                );
+                r.job(crate::classad::parse_ad(t.as_bytes()).unwrap(), 0).unwrap()
+            })
+            .collect()
+    }
+
+    fn run(config: &Config, jobs: &[crate::condor::Job], nodes: &[Node], pool: &Pool) -> Plan {
+        let options = flavor_options(config);
+        let demand = compute(jobs, &options, &config.groups, 0);
+        let backoff = BTreeMap::new();
+        plan(&Inputs {
+            now: 100_000,
+            config,
+            options: &options,
+            demand: Some(&demand),
+            pool: Some(pool),
+            cloud_known: true,
+            nodes,
+            month_spend: 0.0,
+            backoff: &backoff,
+        })
+    }
+
+    fn launches(p: &Plan) -> Vec<String> {
+        p.actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Launch { flavor, .. } => Some(flavor.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn jobs_are_packed_onto_the_cheapest_flavour_per_job() {
+        let c = crate::config::parse("c.toml", CONFIG).unwrap();
+        // 16 one-core jobs: 8 smalls cost 0.80/h, 1 big 0.64/h.
+        let p = run(&c, &jobs(16, 1, 1024), &[], &Pool::default());
+        assert_eq!(launches(&p), ["big"]);
+        // 2 jobs: one small (0.10) beats a big.
+        let p = run(&c, &jobs(2, 1, 1024), &[], &Pool::default());
+        assert_eq!(launches(&p), ["small"]);
+    }
+
+    #[test]
+    fn limits_and_ramp_hold() {
+        let mut c = crate::config::parse("c.toml", CONFIG).unwrap();
+        let p = run(&c, &jobs(1000, 2, 8192), &[], &Pool::default());
+        assert_eq!(launches(&p).len(), 10, "max_nodes");
+        assert!(
+            p.notes.iter().any(|n| n.contains("max_nodes")),
+            "{:?}",
+            p.notes
+        );
+        c.limits.ramp = 0.25;
+        c.limits.max_nodes = 100;
+        let p = run(&c, &jobs(40, 2, 8192), &[], &Pool::default());
+        // 40 jobs of 2 cpus: 8 per big, 5 bigs wanted; 25% of 5, rounded up.
+        assert_eq!(launches(&p).len(), 2, "{:?}", p.notes);
+    }
+
+    #[test]
+    fn unknown_sources_mean_no_launch_and_no_drain() {
+        let c = crate::config::parse("c.toml", CONFIG).unwrap();
+        let options = flavor_options(&c);
+        let backoff = BTreeMap::new();
+        let js = jobs(10, 1, 1024);
+        let demand = compute(&js, &options, &c.groups, 0);
+        let pool = Pool::default();
+        for (d, p, cloud) in [
+            (None, Some(&pool), true),
+            (Some(&demand), None, true),
+            (Some(&demand), Some(&pool), false),
+        ] {
+            let out = plan(&Inputs {
+                now: 0,
+                config: &c,
+                options: &options,
+                demand: d,
+                pool: p,
+                cloud_known: cloud,
+                nodes: &[],
+                month_spend: 0.0,
+                backoff: &backoff,
+            });
+            assert!(out.actions.is_empty());
+            assert_eq!(out.notes.len(), 1, "{:?}", out.notes);
+        }
+    }
+}

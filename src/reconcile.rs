@@ -1,0 +1,259 @@
+//! Reconciliation, three ways: the registry (what we launched), the cloud
+//! inventory (what carries our tags) and the collector (which startds
+//! report). Pure: it returns the node transitions the observations call
+//! for, the instances nobody knows (to adopt or terminate, by policy), and
+//! notes. Run at start-up and every cycle, so a crash at any point is
+//! repaired by the next reading rather than by memory.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+
+use crate::cloud::{Instance, InstanceState, Inventory};
+use crate::condor::presence::{Presence, Seen};
+use crate::condor::{Pool, Startd};
+use crate::config::{Config, UnknownInstances};
+use crate::lifecycle::{advance, CloudView, CondorView, Node, State, Transition};
+use crate::observed::Observed;
+
+/// What reconciliation found.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Reconciled {
+    pub transitions: Vec<Transition>,
+    /// Tagged instances the registry does not know, to be adopted.
+    pub adopt: Vec<Node>,
+    /// Tagged instances the registry does not know, to be terminated.
+    pub terminate: Vec<Instance>,
+    pub notes: Vec<String>,
+}
+
+/// The instance of a node, if the site's inventory lists it: by our node
+/// tag, its recorded instance id, or its launch token.
+fn find<'a>(inv: &'a Inventory, n: &Node) -> Option<&'a Instance> {
+    inv.instances.iter().find(|i| {
+        i.node_id.as_deref() == Some(n.id.as_str())
+            || (n.instance_id.is_some() && Some(&i.id) == n.instance_id.as_ref())
+            || i.token.as_deref() == Some(n.token.as_str())
+    })
+}
+
+fn startd_of<'a>(pool: &'a Pool, n: &Node) -> Option<&'a Startd> {
+    pool.startds.values().find(|s| {
+        s.node_id.as_deref() == Some(n.id.as_str())
+            || (n.instance_id.is_some() && s.instance_id == n.instance_id)
+    })
+}
+
+fn seen(presence: &Presence, n: &Node) -> Seen {
+    match presence.status(&n.id) {
+        Seen::Never => n
+            .instance_id
+            .as_deref()
+            .map_or(Seen::Never, |i| presence.status(i)),
+        s => s,
+    }
+}
+
+pub fn reconcile(
+    config: &Config,
+    nodes: &[Node],
+    inventories: &BTreeMap<String, Observed<Inventory>>,
+    pool: &Observed<Pool>,
+    presence: &Presence,
+    now: i64,
+) -> Reconciled {
+    let mut out = Reconciled::default();
+    let pool_known = pool.known();
+    for n in nodes.iter().filter(|n| n.state.is_live()) {
+        let cloud = match inventories.get(&n.site) {
+            Some(Observed::Known(inv)) => match find(inv, n) {
+                Some(i) => CloudView::Listed(i),
+                None => CloudView::NotListed,
+            },
+            _ => CloudView::Unknown,
+        };
+        let startd = pool_known.and_then(|p| startd_of(p, n));
+        let condor = CondorView::from(startd, seen(presence, n), pool_known.is_some());
+        if let Some(t) = advance(n, cloud, condor, &config.timers, now) {
+            out.transitions.push(t);
+        }
+    }
+
+    // Tagged instances nobody knows.
+    let known_ids: HashSet<&str> = nodes.iter().map(|n| n.id.as_str()).collect();
+    let known_instances: HashSet<&str> = nodes
+        .iter()
+        .filter_map(|n| n.instance_id.as_deref())
+        .collect();
+    let known_tokens: HashSet<&str> = nodes.iter().map(|n| n.token.as_str()).collect();
+    for (site, inv) in inventories {
+        let Observed::Known(inv) = inv else { continue };
+        if inv.foreign > 0 {
+            out.notes.push(format!(
+                "site {site}: {} instances not ours share its quota ({} cores)",
+                inv.foreign, inv.foreign_cores
+            ));
+        }
+        for i in &inv.instances {
+            if i.state == InstanceState::Terminated
+                || i.pool.as_deref() != Some(config.pool.name.get_ref().as_str())
+            {
+                continue;
+            }
+            let known = i
+                .node_id
+                .as_deref()
+                .is_some_and(|id| known_ids.contains(id))
+                || known_instances.contains(i.id.as_str())
+                || i.token.as_deref().is_some_and(|t| known_tokens.contains(t));
+            if known {
+                continue;
+            }
+            match config.reconcile.unknown_instances {
+                UnknownInstances::Terminate => {
+                    out.notes.push(format!(
+                        "instance {} at {site} carries our tags but no node of ours: terminating (reconcile.unknown_instances = terminate)",
+                        i.id
+                    ));
+                    out.terminate.push(i.clone());
+                }
+                UnknownInstances::Adopt => {
+                    let id = i
+                        .node_id
+                        .clone()
+                        .unwrap_or_else(|| format!("adopted-{}", i.id));
+                    let price = config
+                        .flavor(site, &i.flavor)
+                        .map_or(0.0, |f| f.price_per_hour);
+                    out.notes.push(format!(
+                        "instance {} at {site} carries our tags but no node of ours: adopted as {id}",
+                        i.id
+                    ));
+                    out.adopt.push(Node {
+                        id,
+                        site: site.clone(),
+                        flavor: i.flavor.clone(),
+                        group: None,
+                        token: i
+                            .token
+                            .clone()
+                            .unwrap_or_else(|| format!("adopted-{}", i.id)),
+                        instance_id: Some(i.id.clone()),
+                        state: State::Booting,
+                        since: now,
+                        created_at: i.launched_at.min(now),
+                        last_busy: None,
+                        startd: None,
+                        drain_cause: None,
+                        price_per_hour: price,
+                        spot: i.spot,
+                        ended_at: None,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(policy: &str) -> Config {
+        crate::config::parse(
+            "c.toml",
+            &format!(
+                "[pool]\nname = \"p\"\n[reconcile]\nunknown_instances = \"{policy}\"\n[[sites]]\nname = \"aws\"\nprovider = \"ec2\"\n[[sites.flavors]]\nname = \"small\"\ncpus = 2\nmemory_mb = 4096\ndisk_gb = 20\nprice_per_hour = 0.1\n"
+            ),
+        )
+        .unwrap()
+    }
+
+    fn instance(id: &str, node: Option<&str>, pool: &str) -> Instance {
+        Instance {
+            id: id.into(),
+            site: "aws".into(),
+            flavor: "small".into(),
+            state: InstanceState::Running,
+            pool: Some(pool.into()),
+            node_id: node.map(String::from),
+            token: None,
+            launched_at: 50,
+            spot: false,
+        }
+    }
+
+    fn inventories(instances: Vec<Instance>) -> BTreeMap<String, Observed<Inventory>> {
+        BTreeMap::from([(
+            "aws".to_string(),
+            Observed::Known(Inventory {
+                instances,
+                foreign: 0,
+                foreign_cores: 0,
+            }),
+        )])
+    }
+
+    #[test]
+    fn unknown_tagged_instances_are_adopted_or_terminated_by_policy() {
+        let inv = inventories(vec![
+            instance("i-ours", Some("p-7"), "p"),
+            instance("i-other-pool", Some("q-1"), "q"),
+        ]);
+        let pool = Observed::Known(Pool::default());
+        let r = reconcile(&config("adopt"), &[], &inv, &pool, &Presence::new(300), 100);
+        assert_eq!(r.adopt.len(), 1);
+        assert_eq!(r.adopt[0].id, "p-7");
+        assert_eq!(r.adopt[0].state, State::Booting);
+        let r = reconcile(
+            &config("terminate"),
+            &[],
+            &inv,
+            &pool,
+            &Presence::new(300),
+            100,
+        );
+        assert_eq!(
+            r.terminate
+                .iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>(),
+            ["i-ours"]
+        );
+    }
+
+    #[test]
+    fn a_requested_node_found_by_its_token_moves_to_booting() {
+        let mut i = instance("i-9", None, "p");
+        i.token = Some("tok-9".into());
+        let node = Node {
+            id: "p-9".into(),
+            site: "aws".into(),
+            flavor: "small".into(),
+            group: None,
+            token: "tok-9".into(),
+            instance_id: None,
+            state: State::Requested,
+            since: 90,
+            created_at: 90,
+            last_busy: None,
+            startd: None,
+            drain_cause: None,
+            price_per_hour: 0.1,
+            spot: false,
+            ended_at: None,
+        };
+        let r = reconcile(
+            &config("adopt"),
+            &[node],
+            &inventories(vec![i]),
+            &Observed::Known(Pool::default()),
+            &Presence::new(300),
+            100,
+        );
+        assert!(r.adopt.is_empty());
+        assert_eq!(r.transitions[0].to, State::Booting);
+        assert_eq!(r.transitions[0].instance_id.as_deref(), Some("i-9"));
+    }
+}
