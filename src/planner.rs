@@ -325,6 +325,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     rooms.sort_by_key(rank);
 
     // 3. Place demand.
+    let existing = totals(inputs.nodes, options);
     let mut per_option: BTreeMap<usize, (u64, u64)> = BTreeMap::new(); // jobs, new nodes
     let mut new_rooms_order: Vec<usize> = Vec::new();
     let mut undrain: Vec<usize> = Vec::new();
@@ -373,8 +374,10 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             continue;
         }
         // New nodes: the least cost per job, then the higher site priority,
-        // then the least room wasted, then the name (determinism).
-        let best = shape
+        // then the least room wasted, then the name (determinism). Options
+        // a limit already rules out (a flavour over the hourly budget, a
+        // full site) give way to the next best.
+        let usable: Vec<usize> = shape
             .options
             .iter()
             .copied()
@@ -386,20 +389,27 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                     .is_none_or(|&until| until <= inputs.now)
             })
             .filter(|&o| options[o].capacity.fits(&req) > 0)
-            .min_by(|&a, &b| {
-                let (oa, ob) = (&options[a], &options[b]);
-                let per_job =
-                    |o: &FlavorOption| o.price_per_hour / o.capacity.fits(&req).min(left) as f64;
-                let waste = |o: &FlavorOption| {
-                    let n = o.capacity.fits(&req).min(left);
-                    o.capacity.cpus.saturating_sub(req.cpus * n)
-                };
-                per_job(oa)
-                    .total_cmp(&per_job(ob))
-                    .then(ob.priority.cmp(&oa.priority))
-                    .then(waste(oa).cmp(&waste(ob)))
-                    .then(oa.label().cmp(&ob.label()))
-            });
+            .collect();
+        let within: Vec<usize> = usable
+            .iter()
+            .copied()
+            .filter(|&o| blocked_by(inputs, &existing, &options[o]).is_none())
+            .collect();
+        let candidates = if within.is_empty() { usable } else { within };
+        let best = candidates.into_iter().min_by(|&a, &b| {
+            let (oa, ob) = (&options[a], &options[b]);
+            let per_job =
+                |o: &FlavorOption| o.price_per_hour / o.capacity.fits(&req).min(left) as f64;
+            let waste = |o: &FlavorOption| {
+                let n = o.capacity.fits(&req).min(left);
+                o.capacity.cpus.saturating_sub(req.cpus * n)
+            };
+            per_job(oa)
+                .total_cmp(&per_job(ob))
+                .then(ob.priority.cmp(&oa.priority))
+                .then(waste(oa).cmp(&waste(ob)))
+                .then(oa.label().cmp(&ob.label()))
+        });
         let Some(o) = best else {
             plan.notes.push(format!(
                 "{} idle jobs (e.g. {}) wait: every flavour that fits them is in back-off",

@@ -56,3 +56,72 @@ pub struct Inventory {
     pub foreign: u32,
     pub foreign_cores: u32,
 }
+
+/// How a cloud call failed, so the planner backs off the right way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Rate limited: retry later, same request.
+    Throttled,
+    /// No capacity for this flavour (or spot price): back off this
+    /// site/flavour.
+    Capacity,
+    /// Over the project's quota.
+    Quota,
+    /// Credentials refused: nothing will work until an admin acts.
+    Auth,
+    /// The request itself is wrong (bad image, flavour, network).
+    Invalid,
+    /// A 5xx, a timeout, a dropped connection: the call may or may not
+    /// have taken effect.
+    Transient,
+}
+
+impl ErrorKind {
+    /// Whether the call surely had no effect (a launch that surely created
+    /// nothing).
+    pub fn is_definitive(self) -> bool {
+        !matches!(self, ErrorKind::Transient)
+    }
+
+    /// Whether the site/flavour should be backed off.
+    pub fn backs_off(self) -> bool {
+        matches!(self, ErrorKind::Capacity | ErrorKind::Quota)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{kind:?}: {message}")]
+pub struct CloudError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// Everything a provider needs to launch one node.
+#[derive(Clone, PartialEq)]
+pub struct LaunchRequest {
+    pub site: String,
+    pub flavor: String,
+    pub node_id: String,
+    /// The idempotency token (EC2 ClientToken, OpenStack server name).
+    pub token: String,
+    pub spot: bool,
+    /// Tags: `cloudburst:pool`, `cloudburst:node`, and the site's own.
+    pub tags: Vec<(String, String)>,
+    /// The rendered `#cloud-config` (holds the pilot's token: never logged).
+    pub user_data: crate::secret::Secret,
+}
+
+impl std::fmt::Debug for LaunchRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LaunchRequest")
+            .field("site", &self.site)
+            .field("flavor", &self.flavor)
+            .field("node_id", &self.node_id)
+            .field("token", &self.token)
+            .field("spot", &self.spot)
+            .field("tags", &self.tags)
+            .field("user_data", &"<redacted>")
+            .finish()
+    }
+}

@@ -22,6 +22,7 @@ use thiserror::Error;
 
 use super::outcome::error_text;
 use super::pool::{Activity, Startd};
+pub use crate::secret::Secret;
 
 /// Names that go on a command line: slot, daemon and token identity names.
 /// Letters, digits and `._@-`, not starting with `-` (so never read as an
@@ -234,33 +235,6 @@ pub fn read_outcome(success: bool, stdout: &[u8], stderr: &[u8]) -> Outcome {
     }
 }
 
-/// A secret that must not reach a log, an error message or a debug dump.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: String) -> Secret {
-        Secret(s)
-    }
-
-    /// The secret itself, for the one place that must write it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
 /// Reads `condor_token_create`'s stdout: one JWT (three base64url parts).
 /// Errors describe the shape, never the text, which may hold the secret.
 pub fn read_token(success: bool, stdout: &[u8], stderr: &[u8]) -> Result<Secret, String> {
@@ -287,7 +261,7 @@ pub fn read_token(success: bool, stdout: &[u8], stderr: &[u8]) -> Result<Secret,
             text.lines().count()
         ));
     }
-    Ok(Secret(token.to_string()))
+    Ok(Secret::new(token.to_string()))
 }
 
 #[cfg(test)]

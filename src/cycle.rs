@@ -1,0 +1,568 @@
+//! One cycle of the agent: observe → reconcile → demand → plan → act.
+//!
+//! The cycle talks to the world only through two ports, so the same code
+//! drives the real pool and clouds (the agent), the simulated ones (the
+//! simulator) and the property tests: `CondorPort` (snapshot, drain) and
+//! `CloudPort` (inventory, launch, terminate). The registry is written
+//! before and after every call: a launch is journaled with its idempotency
+//! token before the cloud hears of it, so a crash between the two is found
+//! again by the token at the next reconciliation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::cloud::{CloudError, Instance, Inventory, LaunchRequest, TAG_NODE, TAG_POOL};
+use crate::condor::commands::{CommandError, Outcome};
+use crate::condor::presence::Presence;
+use crate::condor::{PoolSnapshot, Startd};
+use crate::config::Config;
+use crate::demand::{self, Demand, FlavorOption};
+use crate::lifecycle::{DrainCause, Node, State, Transition};
+use crate::observed::Observed;
+use crate::planner::{self, Action, Plan};
+use crate::reconcile::reconcile;
+use crate::registry::{self, Registry, RegistryError};
+use crate::secret::Secret;
+
+/// The condor side, as a cycle uses it.
+pub trait CondorPort {
+    fn snapshot(&mut self, now: i64) -> PoolSnapshot;
+    fn drain(&mut self, startd: &Startd, reason: &str) -> Result<Vec<Outcome>, CommandError>;
+    fn cancel_drain(&mut self, startd: &Startd) -> Vec<Outcome>;
+}
+
+/// The cloud side, as a cycle uses it.
+pub trait CloudPort {
+    fn inventory(&mut self, site: &str) -> Observed<Inventory>;
+    fn launch(&mut self, req: &LaunchRequest) -> Result<Instance, CloudError>;
+    fn terminate(&mut self, site: &str, instance_id: &str) -> Result<(), CloudError>;
+}
+
+/// Renders a node's user-data (the pilot issue's renderer in the agent;
+/// nothing in the simulator).
+pub trait Pilot {
+    fn user_data(&self, node: &Node) -> Result<Secret, String>;
+}
+
+/// A pilot with empty user-data (simulation).
+pub struct NoPilot;
+
+impl Pilot for NoPilot {
+    fn user_data(&self, _: &Node) -> Result<Secret, String> {
+        Ok(Secret::new(String::new()))
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum CycleError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A test's fail point stopped the cycle (a simulated crash).
+    #[error("interrupted at a fail point")]
+    Interrupted,
+}
+
+/// What one action did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Done {
+    pub action: Action,
+    pub node: Option<String>,
+    pub outcome: String,
+}
+
+/// Everything a cycle saw and did.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub now: i64,
+    pub transitions: Vec<Transition>,
+    pub notes: Vec<String>,
+    pub plan: Plan,
+    pub done: Vec<Done>,
+    pub idle_jobs: u64,
+    pub unmatched: Vec<(String, u64, String)>,
+}
+
+/// Stops a cycle after a number of steps (tests simulate a crash with it).
+#[derive(Default)]
+pub struct FailPoints {
+    pub remaining: Option<u32>,
+}
+
+impl FailPoints {
+    fn pass(&mut self) -> Result<(), CycleError> {
+        match &mut self.remaining {
+            Some(0) => Err(CycleError::Interrupted),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// The parts of the agent that live across cycles.
+pub struct Agent<'a> {
+    pub config: &'a Config,
+    pub options: Vec<FlavorOption>,
+    pub registry: &'a mut Registry,
+    pub presence: Presence,
+    /// Makes an idempotency token for a node id (random in the agent,
+    /// seeded in simulation).
+    pub tokens: Box<dyn FnMut(&str) -> String + 'a>,
+    pub fail: FailPoints,
+}
+
+impl<'a> Agent<'a> {
+    pub fn new(
+        config: &'a Config,
+        registry: &'a mut Registry,
+        tokens: Box<dyn FnMut(&str) -> String + 'a>,
+    ) -> Agent<'a> {
+        Agent {
+            config,
+            options: demand::flavor_options(config),
+            registry,
+            presence: Presence::new(config.pool.startd_missing_grace.as_secs() as i64),
+            tokens,
+            fail: FailPoints::default(),
+        }
+    }
+
+    /// Runs one cycle at `now`.
+    pub fn cycle(
+        &mut self,
+        condor: &mut dyn CondorPort,
+        cloud: &mut dyn CloudPort,
+        pilot: &dyn Pilot,
+        now: i64,
+    ) -> Result<Report, CycleError> {
+        let mut report = Report {
+            now,
+            ..Report::default()
+        };
+        // Observe.
+        let snap = condor.snapshot(now);
+        let mut inventories = BTreeMap::new();
+        for site in &self.config.sites {
+            let name = site.name.get_ref().clone();
+            inventories.insert(name.clone(), cloud.inventory(&name));
+        }
+        let keys: Option<Vec<String>> = snap
+            .pool
+            .known()
+            .map(|p| p.startds.values().map(|s| s.key().to_string()).collect());
+        let collector_start = snap.collector.known().and_then(|c| c.start_time);
+        self.presence.record(
+            keys.as_ref().map(|k| k.iter().map(String::as_str)),
+            collector_start,
+            now,
+        );
+
+        // Reconcile.
+        let nodes = self.registry.nodes()?;
+        let rec = reconcile(
+            self.config,
+            &nodes,
+            &inventories,
+            &snap.pool,
+            &self.presence,
+            now,
+        );
+        self.registry.apply(&rec.transitions)?;
+        for t in &rec.transitions {
+            self.after_transition(t, &nodes, now)?;
+        }
+        if !rec.adopt.is_empty() {
+            self.registry.adopt(&rec.adopt)?;
+        }
+        report.notes.extend(rec.notes);
+        for i in &rec.terminate {
+            self.fail.pass()?;
+            let intent = self
+                .registry
+                .begin_intent(&i.id, "terminate-unknown", &i.site, now)?;
+            let outcome = match cloud.terminate(&i.site, &i.id) {
+                Ok(()) => "terminated".to_string(),
+                Err(e) => format!("failed: {e}"),
+            };
+            self.registry.finish_intent(intent, &outcome, now)?;
+        }
+        report.transitions = rec.transitions;
+
+        // Demand and plan.
+        let nodes = self.registry.nodes()?;
+        let demand: Option<Demand> = snap
+            .queue_known()
+            .then(|| demand::compute(snap.jobs(), &self.options, &self.config.groups, now));
+        if let Some(d) = &demand {
+            report.idle_jobs = d.idle_jobs;
+            report.unmatched = d
+                .unmatched()
+                .map(|s| {
+                    (
+                        s.examples
+                            .first()
+                            .map(|j| j.to_string())
+                            .unwrap_or_default(),
+                        s.idle,
+                        s.unmatched.clone().unwrap_or_default(),
+                    )
+                })
+                .collect();
+        }
+        let backoff = self.registry.backoff()?;
+        let cloud_known = inventories.values().all(Observed::is_known);
+        let month_spend = registry::spend(&nodes, registry::month_start(now), now);
+        let plan = planner::plan(&planner::Inputs {
+            now,
+            config: self.config,
+            options: &self.options,
+            demand: demand.as_ref(),
+            pool: snap.pool.known(),
+            cloud_known,
+            nodes: &nodes,
+            month_spend,
+            backoff: &backoff,
+        });
+
+        // Act.
+        let mut failed_options: BTreeSet<(String, String)> = BTreeSet::new();
+        for action in &plan.actions {
+            self.fail.pass()?;
+            let done = match action {
+                Action::Launch { .. } => {
+                    self.launch(action, cloud, pilot, &mut failed_options, now)?
+                }
+                Action::Drain {
+                    node,
+                    startd,
+                    cause,
+                    reason,
+                } => self.drain(condor, &snap, node, startd, *cause, reason, now)?,
+                Action::CancelDrain { node, startd, .. } => {
+                    self.cancel_drain(condor, &snap, node, startd, now)?
+                }
+                Action::Terminate { node, .. } => self.terminate(cloud, &inventories, node, now)?,
+            };
+            report.done.push(Done {
+                action: action.clone(),
+                node: done.0,
+                outcome: done.1,
+            });
+        }
+        report.plan = plan;
+        Ok(report)
+    }
+
+    /// Book-keeping a transition implies: back-off after a boot failure,
+    /// its end when a node joins.
+    fn after_transition(
+        &mut self,
+        t: &Transition,
+        nodes: &[Node],
+        now: i64,
+    ) -> Result<(), CycleError> {
+        let Some(n) = nodes.iter().find(|n| n.id == t.node) else {
+            return Ok(());
+        };
+        let l = &self.config.limits;
+        match (t.from, t.to) {
+            (State::Booting, State::Idle | State::Busy) => {
+                self.registry.succeed(&n.site, &n.flavor)?
+            }
+            (_, State::BootFailed) => {
+                self.registry.fail(
+                    &n.site,
+                    &n.flavor,
+                    now,
+                    l.backoff_initial.as_secs() as i64,
+                    l.backoff_max.as_secs() as i64,
+                )?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn transition(&mut self, n: &Node, to: State, now: i64, reason: String) -> Transition {
+        Transition {
+            node: n.id.clone(),
+            from: n.state,
+            to,
+            at: now,
+            reason,
+            instance_id: None,
+            startd: None,
+            busy_at: None,
+        }
+    }
+
+    fn launch(
+        &mut self,
+        action: &Action,
+        cloud: &mut dyn CloudPort,
+        pilot: &dyn Pilot,
+        failed: &mut BTreeSet<(String, String)>,
+        now: i64,
+    ) -> Result<(Option<String>, String), CycleError> {
+        let Action::Launch {
+            site,
+            flavor,
+            group,
+            spot,
+            price_per_hour,
+            ..
+        } = action
+        else {
+            unreachable!("launch is called for launches");
+        };
+        if failed.contains(&(site.clone(), flavor.clone())) {
+            return Ok((
+                None,
+                "skipped: this site/flavour failed earlier in the cycle".into(),
+            ));
+        }
+        let pool = self.config.pool.name.get_ref().clone();
+        let id = self.registry.next_node_id(&pool)?;
+        let token = (self.tokens)(&id);
+        let node = Node {
+            id: id.clone(),
+            site: site.clone(),
+            flavor: flavor.clone(),
+            group: group.clone(),
+            token: token.clone(),
+            instance_id: None,
+            state: State::Requested,
+            since: now,
+            created_at: now,
+            last_busy: None,
+            startd: None,
+            drain_cause: None,
+            price_per_hour: *price_per_hour,
+            spot: *spot,
+            ended_at: None,
+        };
+        let user_data = match pilot.user_data(&node) {
+            Ok(u) => u,
+            Err(e) => return Ok((None, format!("not launched: user-data: {e}"))),
+        };
+        let intent = self
+            .registry
+            .record_launch(&node, &format!("{site}/{flavor}"))?;
+        self.fail.pass()?;
+        let req = LaunchRequest {
+            site: site.clone(),
+            flavor: flavor.clone(),
+            node_id: id.clone(),
+            token,
+            spot: *spot,
+            tags: vec![(TAG_POOL.into(), pool), (TAG_NODE.into(), id.clone())],
+            user_data,
+        };
+        let result = cloud.launch(&req);
+        self.fail.pass()?;
+        let outcome = match result {
+            Ok(instance) => {
+                let mut t = self.transition(
+                    &node,
+                    State::Booting,
+                    now,
+                    format!("launched as {}", instance.id),
+                );
+                t.instance_id = Some(instance.id.clone());
+                self.registry.apply(&[t])?;
+                format!("ok: {}", instance.id)
+            }
+            Err(e) if e.kind.is_definitive() => {
+                let t = self.transition(&node, State::Gone, now, format!("launch failed: {e}"));
+                self.registry.apply(&[t])?;
+                failed.insert((site.clone(), flavor.clone()));
+                if e.kind.backs_off() {
+                    let l = &self.config.limits;
+                    self.registry.fail(
+                        site,
+                        flavor,
+                        now,
+                        l.backoff_initial.as_secs() as i64,
+                        l.backoff_max.as_secs() as i64,
+                    )?;
+                }
+                format!("failed: {e}")
+            }
+            // The call may have taken effect: the node stays requested and
+            // the next reconciliation finds its instance by the token.
+            Err(e) => format!("outcome unknown (found by its token later): {e}"),
+        };
+        self.registry.finish_intent(intent, &outcome, now)?;
+        Ok((Some(id), outcome))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn drain(
+        &mut self,
+        condor: &mut dyn CondorPort,
+        snap: &PoolSnapshot,
+        node_id: &str,
+        startd: &str,
+        cause: DrainCause,
+        reason: &str,
+        now: i64,
+    ) -> Result<(Option<String>, String), CycleError> {
+        let Some(n) = self.registry.node(node_id)? else {
+            return Ok((None, "node no longer in the registry".into()));
+        };
+        let Some(s) = snap.pool.known().and_then(|p| p.startds.get(startd)) else {
+            return Ok((Some(n.id), "startd not in this snapshot".into()));
+        };
+        let intent = self.registry.begin_intent(node_id, "drain", reason, now)?;
+        let outcome = match condor.drain(s, &format!("cloudburst: {reason}")) {
+            Err(e) => format!("not sent: {e}"),
+            Ok(outcomes) => {
+                if outcomes
+                    .iter()
+                    .all(|o| matches!(o, Outcome::Sent | Outcome::AlreadyDraining))
+                {
+                    let t = self.transition(&n, State::Draining, now, reason.to_string());
+                    self.registry.apply(&[t])?;
+                    self.registry.set_drain_cause(node_id, Some(cause))?;
+                    "draining".to_string()
+                } else if outcomes.iter().any(|o| matches!(o, Outcome::Gone)) {
+                    let t = self.transition(
+                        &n,
+                        State::Drained,
+                        now,
+                        "its startd was already gone".into(),
+                    );
+                    self.registry.apply(&[t])?;
+                    "already gone".to_string()
+                } else {
+                    outcomes
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                }
+            }
+        };
+        self.registry.finish_intent(intent, &outcome, now)?;
+        Ok((Some(n.id), outcome))
+    }
+
+    fn cancel_drain(
+        &mut self,
+        condor: &mut dyn CondorPort,
+        snap: &PoolSnapshot,
+        node_id: &str,
+        startd: &str,
+        now: i64,
+    ) -> Result<(Option<String>, String), CycleError> {
+        let Some(n) = self.registry.node(node_id)? else {
+            return Ok((None, "node no longer in the registry".into()));
+        };
+        let Some(s) = snap.pool.known().and_then(|p| p.startds.get(startd)) else {
+            return Ok((Some(n.id), "startd not in this snapshot".into()));
+        };
+        let intent = self
+            .registry
+            .begin_intent(node_id, "cancel-drain", "", now)?;
+        let outcomes = condor.cancel_drain(s);
+        let outcome = if outcomes.iter().all(|o| *o == Outcome::Sent) {
+            let t = self.transition(
+                &n,
+                State::Idle,
+                now,
+                "drain cancelled: demand returned".into(),
+            );
+            self.registry.apply(&[t])?;
+            "cancelled".to_string()
+        } else {
+            outcomes
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        self.registry.finish_intent(intent, &outcome, now)?;
+        Ok((Some(n.id), outcome))
+    }
+
+    fn terminate(
+        &mut self,
+        cloud: &mut dyn CloudPort,
+        inventories: &BTreeMap<String, Observed<Inventory>>,
+        node_id: &str,
+        now: i64,
+    ) -> Result<(Option<String>, String), CycleError> {
+        let Some(n) = self.registry.node(node_id)? else {
+            return Ok((None, "node no longer in the registry".into()));
+        };
+        let instance = n.instance_id.clone().or_else(|| {
+            inventories
+                .get(&n.site)?
+                .known()?
+                .instances
+                .iter()
+                .find_map(|i| {
+                    (i.token.as_deref() == Some(n.token.as_str())
+                        || i.node_id.as_deref() == Some(n.id.as_str()))
+                    .then(|| i.id.clone())
+                })
+        });
+        let Some(instance) = instance else {
+            let known = inventories.get(&n.site).is_some_and(Observed::is_known);
+            if known {
+                let t = self.transition(&n, State::Gone, now, "no instance exists for it".into());
+                self.registry.apply(&[t])?;
+                return Ok((Some(n.id), "gone: it never had an instance".into()));
+            }
+            return Ok((Some(n.id), "waiting: its instance is not known yet".into()));
+        };
+        let intent = self
+            .registry
+            .begin_intent(node_id, "terminate", &instance, now)?;
+        self.fail.pass()?;
+        let outcome = match cloud.terminate(&n.site, &instance) {
+            Ok(()) => {
+                let mut t = self.transition(
+                    &n,
+                    State::Terminating,
+                    now,
+                    format!("terminate {instance} sent"),
+                );
+                t.instance_id = Some(instance.clone());
+                self.registry.apply(&[t])?;
+                "terminating".to_string()
+            }
+            Err(e) => format!("failed (retried next cycle): {e}"),
+        };
+        self.registry.finish_intent(intent, &outcome, now)?;
+        Ok((Some(n.id), outcome))
+    }
+}
+
+impl CondorPort for crate::condor::Condor<'_> {
+    fn snapshot(&mut self, now: i64) -> PoolSnapshot {
+        crate::condor::Condor::snapshot(self, now)
+    }
+
+    fn drain(&mut self, startd: &Startd, reason: &str) -> Result<Vec<Outcome>, CommandError> {
+        crate::condor::Condor::drain(self, startd, reason)
+    }
+
+    fn cancel_drain(&mut self, startd: &Startd) -> Vec<Outcome> {
+        startd
+            .slots
+            .iter()
+            .map(|slot| {
+                crate::condor::Condor::cancel_drain(self, slot).unwrap_or_else(|e| {
+                    Outcome::Failed {
+                        message: e.to_string(),
+                    }
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,658 @@
+//! The registry: what cloudburst has launched, in an embedded SQLite
+//! database (WAL, synchronous writes, mode 0600), so that limits are
+//! counted from disk rather than memory and a crash loses nothing.
+//!
+//! Tables: `nodes` (current state of every node), `events` (append-only:
+//! every transition with its time and reason), `intents` (the journal: an
+//! intent is committed before a cloud or condor call and its result after;
+//! an intent without a result is what a crash interrupted, and is resolved
+//! by reconciliation, which finds a launch by its token), `backoff` (per
+//! site and flavour). Migrations are numbered by `PRAGMA user_version`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::lifecycle::{DrainCause, Node, State, Transition};
+
+#[derive(Debug, Error)]
+pub enum RegistryError {
+    #[error("registry {path}: {source}")]
+    Sql {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("registry {path}: {message}")]
+    Other { path: String, message: String },
+}
+
+type Result<T> = std::result::Result<T, RegistryError>;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "CREATE TABLE nodes (
+        id TEXT PRIMARY KEY,
+        site TEXT NOT NULL,
+        flavor TEXT NOT NULL,
+        grp TEXT,
+        token TEXT NOT NULL UNIQUE,
+        instance_id TEXT,
+        state TEXT NOT NULL,
+        since INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_busy INTEGER,
+        startd TEXT,
+        drain_cause TEXT,
+        price_per_hour REAL NOT NULL,
+        spot INTEGER NOT NULL,
+        ended_at INTEGER
+     );
+     CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        node TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        from_state TEXT,
+        to_state TEXT NOT NULL,
+        reason TEXT NOT NULL
+     );
+     CREATE INDEX events_node ON events(node);
+     CREATE TABLE intents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        node TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        outcome TEXT
+     );
+     CREATE TABLE backoff (
+        site TEXT NOT NULL,
+        flavor TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        until INTEGER NOT NULL,
+        PRIMARY KEY (site, flavor)
+     );
+     CREATE TABLE sequence (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+];
+
+/// A journaled intent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Intent {
+    pub id: i64,
+    pub node: String,
+    pub kind: String,
+    pub detail: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: Option<String>,
+}
+
+/// One recorded transition.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    pub seq: i64,
+    pub node: String,
+    pub at: i64,
+    pub from: Option<String>,
+    pub to: String,
+    pub reason: String,
+}
+
+pub struct Registry {
+    conn: Connection,
+    path: String,
+}
+
+fn cause_name(c: DrainCause) -> &'static str {
+    match c {
+        DrainCause::Idle => "idle",
+        DrainCause::Lifetime => "lifetime",
+        DrainCause::Admin => "admin",
+    }
+}
+
+fn cause_parse(s: &str) -> Option<DrainCause> {
+    match s {
+        "idle" => Some(DrainCause::Idle),
+        "lifetime" => Some(DrainCause::Lifetime),
+        "admin" => Some(DrainCause::Admin),
+        _ => None,
+    }
+}
+
+fn node_from_row(r: &Row<'_>) -> rusqlite::Result<Node> {
+    let state: String = r.get("state")?;
+    let cause: Option<String> = r.get("drain_cause")?;
+    Ok(Node {
+        id: r.get("id")?,
+        site: r.get("site")?,
+        flavor: r.get("flavor")?,
+        group: r.get("grp")?,
+        token: r.get("token")?,
+        instance_id: r.get("instance_id")?,
+        state: State::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                0,
+                rusqlite::types::Type::Text,
+                format!("unknown node state {state:?}").into(),
+            )
+        })?,
+        since: r.get("since")?,
+        created_at: r.get("created_at")?,
+        last_busy: r.get("last_busy")?,
+        startd: r.get("startd")?,
+        drain_cause: cause.as_deref().and_then(cause_parse),
+        price_per_hour: r.get("price_per_hour")?,
+        spot: r.get::<_, i64>("spot")? != 0,
+        ended_at: r.get("ended_at")?,
+    })
+}
+
+impl Registry {
+    /// Opens (creating, mode 0600) the registry at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Registry> {
+        let shown = path.display().to_string();
+        let other = |message: String| RegistryError::Other {
+            path: shown.clone(),
+            message,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| other(format!("creating its directory: {e}")))?;
+        }
+        // Create it private before SQLite opens it; WAL and SHM files
+        // inherit the mode of the database.
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| other(e.to_string()))?;
+        }
+        let conn = Connection::open(path).map_err(|source| RegistryError::Sql {
+            path: shown.clone(),
+            source,
+        })?;
+        Registry::setup(conn, shown, true)
+    }
+
+    /// A registry in memory (tests and the simulator).
+    pub fn in_memory() -> Result<Registry> {
+        let conn = Connection::open_in_memory().map_err(|source| RegistryError::Sql {
+            path: ":memory:".into(),
+            source,
+        })?;
+        Registry::setup(conn, ":memory:".into(), false)
+    }
+
+    fn setup(conn: Connection, path: String, durable: bool) -> Result<Registry> {
+        let mut r = Registry { conn, path };
+        if durable {
+            r.sql(|c| {
+                c.pragma_update(None, "journal_mode", "WAL")?;
+                c.pragma_update(None, "synchronous", "FULL")?;
+                c.busy_timeout(std::time::Duration::from_secs(10))
+            })?;
+        }
+        r.migrate()?;
+        Ok(r)
+    }
+
+    fn sql<T>(&mut self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        f(&mut self.conn).map_err(|source| RegistryError::Sql {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let version: i64 = self.sql(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))?;
+        if version as usize > MIGRATIONS.len() {
+            return Err(RegistryError::Other {
+                path: self.path.clone(),
+                message: format!(
+                    "schema version {version} is newer than this cloudburst knows ({}); refusing to touch it",
+                    MIGRATIONS.len()
+                ),
+            });
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            self.sql(|c| {
+                let tx = c.transaction()?;
+                tx.execute_batch(m)?;
+                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+                tx.commit()
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Every node, oldest first (gone ones included, for accounting).
+    pub fn nodes(&mut self) -> Result<Vec<Node>> {
+        self.sql(|c| {
+            let mut st = c.prepare("SELECT * FROM nodes ORDER BY created_at, id")?;
+            let rows = st.query_map([], node_from_row)?;
+            rows.collect()
+        })
+    }
+
+    pub fn node(&mut self, id: &str) -> Result<Option<Node>> {
+        self.sql(|c| {
+            c.query_row("SELECT * FROM nodes WHERE id = ?1", [id], node_from_row)
+                .optional()
+        })
+    }
+
+    /// A new node id `<pool>-<n>`, never reused within this registry.
+    pub fn next_node_id(&mut self, pool: &str) -> Result<String> {
+        let n: i64 = self.sql(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO sequence(name, value) VALUES ('node', 1)
+                 ON CONFLICT(name) DO UPDATE SET value = value + 1",
+                [],
+            )?;
+            let v = tx.query_row("SELECT value FROM sequence WHERE name = 'node'", [], |r| {
+                r.get(0)
+            })?;
+            tx.commit()?;
+            Ok(v)
+        })?;
+        Ok(format!("{pool}-{n:06}"))
+    }
+
+    fn insert(tx: &rusqlite::Transaction<'_>, n: &Node, reason: &str) -> rusqlite::Result<()> {
+        tx.execute(
+            "INSERT INTO nodes (id, site, flavor, grp, token, instance_id, state, since, created_at,
+                last_busy, startd, drain_cause, price_per_hour, spot, ended_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                n.id,
+                n.site,
+                n.flavor,
+                n.group,
+                n.token,
+                n.instance_id,
+                n.state.name(),
+                n.since,
+                n.created_at,
+                n.last_busy,
+                n.startd,
+                n.drain_cause.map(cause_name),
+                n.price_per_hour,
+                n.spot as i64,
+                n.ended_at
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO events (node, at, from_state, to_state, reason) VALUES (?1, ?2, NULL, ?3, ?4)",
+            params![n.id, n.since, n.state.name(), reason],
+        )?;
+        Ok(())
+    }
+
+    /// Records a node we are about to launch together with its launch
+    /// intent, in one transaction, before the cloud is called. Returns the
+    /// intent's id.
+    pub fn record_launch(&mut self, n: &Node, detail: &str) -> Result<i64> {
+        self.sql(|c| {
+            let tx = c.transaction()?;
+            Registry::insert(&tx, n, "launch requested")?;
+            tx.execute(
+                "INSERT INTO intents (node, kind, detail, started_at) VALUES (?1, 'launch', ?2, ?3)",
+                params![n.id, detail, n.since],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(id)
+        })
+    }
+
+    /// Adds nodes found in the cloud that the registry did not know.
+    pub fn adopt(&mut self, nodes: &[Node]) -> Result<()> {
+        self.sql(|c| {
+            let tx = c.transaction()?;
+            for n in nodes {
+                Registry::insert(&tx, n, "adopted: carries our tags, unknown to the registry")?;
+            }
+            tx.commit()
+        })
+    }
+
+    /// Journals an intent (drain, cancel, terminate) before its call.
+    pub fn begin_intent(&mut self, node: &str, kind: &str, detail: &str, now: i64) -> Result<i64> {
+        self.sql(|c| {
+            c.execute(
+                "INSERT INTO intents (node, kind, detail, started_at) VALUES (?1, ?2, ?3, ?4)",
+                params![node, kind, detail, now],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    pub fn finish_intent(&mut self, id: i64, outcome: &str, now: i64) -> Result<()> {
+        self.sql(|c| {
+            c.execute(
+                "UPDATE intents SET finished_at = ?2, outcome = ?3 WHERE id = ?1",
+                params![id, now, outcome],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Intents a crash interrupted.
+    pub fn unfinished_intents(&mut self) -> Result<Vec<Intent>> {
+        self.intents_where("finished_at IS NULL")
+    }
+
+    pub fn intents(&mut self) -> Result<Vec<Intent>> {
+        self.intents_where("1")
+    }
+
+    fn intents_where(&mut self, cond: &str) -> Result<Vec<Intent>> {
+        let q = format!("SELECT * FROM intents WHERE {cond} ORDER BY id");
+        self.sql(|c| {
+            let mut st = c.prepare(&q)?;
+            let rows = st.query_map([], |r| {
+                Ok(Intent {
+                    id: r.get("id")?,
+                    node: r.get("node")?,
+                    kind: r.get("kind")?,
+                    detail: r.get("detail")?,
+                    started_at: r.get("started_at")?,
+                    finished_at: r.get("finished_at")?,
+                    outcome: r.get("outcome")?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Applies transitions (each with its event) in one transaction.
+    /// A transition whose `from` no longer matches is skipped: the node
+    /// moved on since it was computed.
+    pub fn apply(&mut self, transitions: &[Transition]) -> Result<usize> {
+        self.sql(|c| {
+            let tx = c.transaction()?;
+            let mut applied = 0;
+            for t in transitions {
+                let changed = tx.execute(
+                    "UPDATE nodes SET
+                        state = ?3,
+                        since = CASE WHEN state = ?3 THEN since ELSE ?4 END,
+                        instance_id = COALESCE(?5, instance_id),
+                        startd = COALESCE(?6, startd),
+                        last_busy = COALESCE(?7, last_busy),
+                        ended_at = CASE WHEN ?3 = 'gone' THEN ?4 ELSE ended_at END,
+                        drain_cause = CASE WHEN ?3 IN ('draining', 'drained', 'terminating', 'gone') THEN drain_cause ELSE NULL END
+                     WHERE id = ?1 AND state = ?2",
+                    params![
+                        t.node,
+                        t.from.name(),
+                        t.to.name(),
+                        t.at,
+                        t.instance_id,
+                        t.startd,
+                        t.busy_at
+                    ],
+                )?;
+                if changed == 1 {
+                    applied += 1;
+                    if t.from != t.to {
+                        tx.execute(
+                            "INSERT INTO events (node, at, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                            params![t.node, t.at, t.from.name(), t.to.name(), t.reason],
+                        )?;
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(applied)
+        })
+    }
+
+    /// Marks why a node is draining (so an idle drain may be cancelled).
+    pub fn set_drain_cause(&mut self, node: &str, cause: Option<DrainCause>) -> Result<()> {
+        self.sql(|c| {
+            c.execute(
+                "UPDATE nodes SET drain_cause = ?2 WHERE id = ?1",
+                params![node, cause.map(cause_name)],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn events(&mut self, node: Option<&str>) -> Result<Vec<Event>> {
+        self.sql(|c| {
+            let mut st = c.prepare(
+                "SELECT seq, node, at, from_state, to_state, reason FROM events
+                 WHERE ?1 IS NULL OR node = ?1 ORDER BY seq",
+            )?;
+            let rows = st.query_map([node], |r| {
+                Ok(Event {
+                    seq: r.get(0)?,
+                    node: r.get(1)?,
+                    at: r.get(2)?,
+                    from: r.get(3)?,
+                    to: r.get(4)?,
+                    reason: r.get(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// (site, flavor) → back-off end.
+    pub fn backoff(&mut self) -> Result<BTreeMap<(String, String), i64>> {
+        self.sql(|c| {
+            let mut st = c.prepare("SELECT site, flavor, until FROM backoff")?;
+            let rows = st.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Records a failure at a site/flavour: back-off doubles from
+    /// `initial` per consecutive failure, up to `max`.
+    pub fn fail(
+        &mut self,
+        site: &str,
+        flavor: &str,
+        now: i64,
+        initial: i64,
+        max: i64,
+    ) -> Result<i64> {
+        self.sql(|c| {
+            let tx = c.transaction()?;
+            let failures: i64 = tx
+                .query_row(
+                    "SELECT failures FROM backoff WHERE site = ?1 AND flavor = ?2",
+                    params![site, flavor],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0)
+                + 1;
+            let wait = initial
+                .saturating_mul(1i64 << (failures - 1).min(20))
+                .min(max);
+            let until = now + wait;
+            tx.execute(
+                "INSERT INTO backoff (site, flavor, failures, until) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(site, flavor) DO UPDATE SET failures = ?3, until = ?4",
+                params![site, flavor, failures, until],
+            )?;
+            tx.commit()?;
+            Ok(until)
+        })
+    }
+
+    /// A node of this site/flavour joined: its back-off is over.
+    pub fn succeed(&mut self, site: &str, flavor: &str) -> Result<()> {
+        self.sql(|c| {
+            c.execute(
+                "DELETE FROM backoff WHERE site = ?1 AND flavor = ?2",
+                params![site, flavor],
+            )
+            .map(|_| ())
+        })
+    }
+}
+
+/// Spend between `from` and `to` (seconds since the epoch): each node's
+/// price for the part of its life inside the window. Pure.
+pub fn spend(nodes: &[Node], from: i64, to: i64) -> f64 {
+    nodes
+        .iter()
+        .map(|n| {
+            let start = n.created_at.max(from);
+            let end = n.ended_at.unwrap_or(to).min(to);
+            if end > start {
+                n.price_per_hour * (end - start) as f64 / 3600.0
+            } else {
+                0.0
+            }
+        })
+        .sum()
+}
+
+/// The start of the calendar month (UTC) containing `t`.
+pub fn month_start(t: i64) -> i64 {
+    let days = t.div_euclid(86400);
+    let (y, m, _) = civil_from_days(days);
+    days_from_civil(y, m, 1) * 86400
+}
+
+// Howard Hinnant's civil-calendar algorithms.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
+    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, state: State) -> Node {
+        Node {
+            id: id.into(),
+            site: "aws".into(),
+            flavor: "small".into(),
+            group: None,
+            token: format!("tok-{id}"),
+            instance_id: None,
+            state,
+            since: 100,
+            created_at: 100,
+            last_busy: None,
+            startd: None,
+            drain_cause: None,
+            price_per_hour: 0.5,
+            spot: false,
+            ended_at: None,
+        }
+    }
+
+    #[test]
+    fn launches_are_journaled_and_transitions_recorded() {
+        let mut r = Registry::in_memory().unwrap();
+        let id = r.next_node_id("p").unwrap();
+        assert_eq!(id, "p-000001");
+        assert_eq!(r.next_node_id("p").unwrap(), "p-000002");
+        let n = node(&id, State::Requested);
+        let intent = r.record_launch(&n, "aws/small").unwrap();
+        assert_eq!(r.unfinished_intents().unwrap().len(), 1);
+        let t = Transition {
+            node: id.clone(),
+            from: State::Requested,
+            to: State::Booting,
+            at: 110,
+            reason: "instance i-1 exists".into(),
+            instance_id: Some("i-1".into()),
+            startd: None,
+            busy_at: None,
+        };
+        assert_eq!(r.apply(std::slice::from_ref(&t)).unwrap(), 1);
+        // Applying it again does nothing: the node is no longer Requested.
+        assert_eq!(r.apply(&[t]).unwrap(), 0);
+        r.finish_intent(intent, "ok: i-1", 110).unwrap();
+        assert!(r.unfinished_intents().unwrap().is_empty());
+        let got = r.node(&id).unwrap().unwrap();
+        assert_eq!(
+            (got.state, got.instance_id.as_deref(), got.since),
+            (State::Booting, Some("i-1"), 110)
+        );
+        let ev = r.events(Some(&id)).unwrap();
+        assert_eq!(ev.len(), 2);
+        assert_eq!(ev[1].reason, "instance i-1 exists");
+    }
+
+    #[test]
+    fn backoff_doubles_and_clears() {
+        let mut r = Registry::in_memory().unwrap();
+        assert_eq!(r.fail("aws", "small", 1000, 60, 600).unwrap(), 1060);
+        assert_eq!(r.fail("aws", "small", 1000, 60, 600).unwrap(), 1120);
+        assert_eq!(r.fail("aws", "small", 1000, 60, 600).unwrap(), 1240);
+        for _ in 0..10 {
+            r.fail("aws", "small", 1000, 60, 600).unwrap();
+        }
+        assert_eq!(r.backoff().unwrap()[&("aws".into(), "small".into())], 1600);
+        r.succeed("aws", "small").unwrap();
+        assert!(r.backoff().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_file_registry_is_private_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/registry.db");
+        {
+            let mut r = Registry::open(&path).unwrap();
+            r.record_launch(&node("p-1", State::Requested), "x")
+                .unwrap();
+        }
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let mut r = Registry::open(&path).unwrap();
+        assert_eq!(r.nodes().unwrap().len(), 1);
+        assert_eq!(r.unfinished_intents().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn spend_counts_each_nodes_life_inside_the_window() {
+        let mut a = node("a", State::Gone);
+        a.created_at = 0;
+        a.ended_at = Some(7200);
+        let mut b = node("b", State::Idle);
+        b.created_at = 3600;
+        assert!((spend(&[a, b], 3600, 10800) - (0.5 + 1.0)).abs() < 1e-9);
+        // 2026-11-22 12:00 UTC → 2026-11-01 00:00 UTC.
+        assert_eq!(month_start(1_795_348_800), 1_793_491_200);
+    }
+}
