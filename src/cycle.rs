@@ -216,6 +216,13 @@ impl<'a> Agent<'a> {
         let backoff = self.registry.backoff()?;
         let cloud_known = inventories.values().all(Observed::is_known);
         let month_spend = registry::spend(&nodes, registry::month_start(now), now);
+        let foreign: BTreeMap<String, (u32, u32)> = inventories
+            .iter()
+            .filter_map(|(site, inv)| {
+                inv.known()
+                    .map(|i| (site.clone(), (i.foreign, i.foreign_cores)))
+            })
+            .collect();
         let plan = planner::plan(&planner::Inputs {
             now,
             config: self.config,
@@ -226,6 +233,7 @@ impl<'a> Agent<'a> {
             nodes: &nodes,
             month_spend,
             backoff: &backoff,
+            foreign: &foreign,
         });
 
         // Act.

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::classad::ast::{BinOp, ClassAd, Expr};
 use crate::classad::unparse::to_text;
 use crate::classad::{parse_expr, Matcher, Value};
+use crate::condor::job::JobShape;
 use crate::condor::{Job, JobId, JobStatus};
 use crate::config::{Config, Flavor, Group, Site};
 
@@ -65,10 +66,10 @@ impl fmt::Display for Resources {
 /// HTCondor's usual defaults: 1 cpu, 128 MB, no disk, no GPU.
 pub fn request_of(job: &Job) -> Resources {
     Resources {
-        cpus: job.request.cpus.unwrap_or(1).max(1),
-        memory: job.request.memory.unwrap_or(128),
-        disk: job.request.disk.unwrap_or(0),
-        gpus: job.request.gpus.unwrap_or(0),
+        cpus: job.request().cpus.unwrap_or(1).max(1),
+        memory: job.request().memory.unwrap_or(128),
+        disk: job.request().disk.unwrap_or(0),
+        gpus: job.request().gpus.unwrap_or(0),
     }
 }
 
@@ -224,7 +225,7 @@ pub struct Shape {
     /// Why no option can run it.
     pub unmatched: Option<String>,
     #[serde(skip)]
-    pub ad: Arc<ClassAd>,
+    pub shape: Arc<JobShape>,
 }
 
 /// The demand of one cycle.
@@ -251,7 +252,7 @@ pub fn compute<'a>(
     now: i64,
 ) -> Demand {
     let mut demand = Demand::default();
-    let mut by_ad: HashMap<*const ClassAd, usize> = HashMap::new();
+    let mut by_ad: HashMap<*const JobShape, usize> = HashMap::new();
     for job in jobs {
         match job.status {
             JobStatus::Running => {
@@ -261,12 +262,12 @@ pub fn compute<'a>(
             JobStatus::Idle => {}
             _ => continue,
         }
-        if let Some(p) = &job.request_problem {
+        if let Some(p) = job.request_problem() {
             demand.problems.push((job.id, p.to_string()));
             continue;
         }
         demand.idle_jobs += 1;
-        let i = *by_ad.entry(Arc::as_ptr(&job.ad)).or_insert_with(|| {
+        let i = *by_ad.entry(Arc::as_ptr(&job.shape)).or_insert_with(|| {
             demand.shapes.push(Shape {
                 examples: Vec::new(),
                 idle: 0,
@@ -275,7 +276,7 @@ pub fn compute<'a>(
                 group: None,
                 options: Vec::new(),
                 unmatched: None,
-                ad: Arc::clone(&job.ad),
+                shape: Arc::clone(&job.shape),
             });
             demand.shapes.len() - 1
         });
@@ -295,7 +296,7 @@ pub fn compute<'a>(
         s.group = group_exprs
             .iter()
             .find(|(_, e)| {
-                crate::classad::matching::with_value(e, Some(&s.ad), None, now, |v| {
+                crate::classad::matching::with_value(e, Some(&s.shape.ad), None, now, |v| {
                     matches!(v, Ok(Value::Bool(true)))
                 })
             })
@@ -303,13 +304,13 @@ pub fn compute<'a>(
         s.options = options
             .iter()
             .enumerate()
-            .filter(|(_, o)| o.group == s.group && m.symmetric_match(&s.ad, &o.ad))
+            .filter(|(_, o)| o.group == s.group && m.symmetric_match(&s.shape.ad, &o.ad))
             .map(|(i, _)| i)
             .collect();
         if s.options.is_empty() {
             let eligible: Vec<&FlavorOption> =
                 options.iter().filter(|o| o.group == s.group).collect();
-            s.unmatched = Some(explain(&m, &s.ad, &eligible, s.group.as_deref()));
+            s.unmatched = Some(explain(&m, &s.shape.ad, &eligible, s.group.as_deref()));
         }
     }
     // Oldest demand first: it is served first when launches are capped.
@@ -551,7 +552,7 @@ accounting_group = "group_cms"
         // The group's nodes start only the group's jobs.
         let cms_small = options.iter().find(|o| o.group.is_some()).unwrap();
         let m = Matcher::new(0);
-        assert!(!m.symmetric_match(&d.shapes[1].ad, &cms_small.ad));
+        assert!(!m.symmetric_match(&d.shapes[1].shape.ad, &cms_small.ad));
     }
 
     #[test]

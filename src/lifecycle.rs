@@ -223,6 +223,36 @@ fn to(node: &Node, state: State, now: i64, reason: impl Into<String>) -> Transit
     }
 }
 
+/// Applies a transition to a node in memory, as the registry applies it
+/// on disk.
+pub fn apply(n: &mut Node, t: &Transition) {
+    if n.id != t.node || n.state != t.from {
+        return;
+    }
+    if t.to != n.state {
+        n.since = t.at;
+    }
+    n.state = t.to;
+    if let Some(i) = &t.instance_id {
+        n.instance_id = Some(i.clone());
+    }
+    if let Some(s) = &t.startd {
+        n.startd = Some(s.clone());
+    }
+    if let Some(b) = t.busy_at {
+        n.last_busy = Some(b);
+    }
+    if t.to == State::Gone {
+        n.ended_at = Some(t.at);
+    }
+    if !matches!(
+        t.to,
+        State::Draining | State::Drained | State::Terminating | State::Gone
+    ) {
+        n.drain_cause = None;
+    }
+}
+
 /// The state a joined startd's activity implies.
 fn joined_state(s: &Startd) -> State {
     match s.activity {

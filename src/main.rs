@@ -17,8 +17,3 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// ClassAd parsing and evaluation allocate many small objects; mimalloc
-/// handles that pattern several times faster than glibc's allocator.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -106,6 +106,9 @@ pub struct Inputs<'a> {
     pub month_spend: f64,
     /// (site, flavor) → in back-off until.
     pub backoff: &'a BTreeMap<(String, String), i64>,
+    /// Per site: instances and cores in the same project that are not ours
+    /// (they use the site's capacity: `max_nodes`, `max_cores`).
+    pub foreign: &'a BTreeMap<String, (u32, u32)>,
 }
 
 /// Nodes wanted of one option, and how many launch now.
@@ -142,15 +145,24 @@ fn option_of(options: &[FlavorOption], n: &Node) -> Option<usize> {
 
 /// The startd of each node, by our node id (else instance id, else name).
 fn startds_by_node<'a>(pool: &'a Pool, nodes: &[Node]) -> HashMap<String, &'a Startd> {
-    let mut out = HashMap::new();
+    let mut by_key: HashMap<&str, &'a Startd> = HashMap::new();
     for s in pool.startds.values() {
-        let node = nodes.iter().find(|n| {
-            s.node_id.as_deref() == Some(n.id.as_str())
-                || (n.instance_id.is_some() && s.instance_id == n.instance_id)
-                || n.startd.as_deref() == Some(s.name.as_str())
-        });
-        if let Some(n) = node {
-            out.insert(n.id.clone(), s);
+        by_key.insert(s.name.as_str(), s);
+        if let Some(i) = &s.instance_id {
+            by_key.insert(i.as_str(), s);
+        }
+        if let Some(n) = &s.node_id {
+            by_key.insert(n.as_str(), s);
+        }
+    }
+    let mut out = HashMap::new();
+    for n in nodes {
+        let found = by_key
+            .get(n.id.as_str())
+            .or_else(|| n.instance_id.as_deref().and_then(|i| by_key.get(i)))
+            .or_else(|| n.startd.as_deref().and_then(|s| by_key.get(s)));
+        if let Some(s) = found {
+            out.insert(n.id.clone(), *s);
         }
     }
     out
@@ -172,13 +184,22 @@ struct Totals {
     by_group: HashMap<String, u32>,
 }
 
-fn totals(nodes: &[Node], options: &[FlavorOption]) -> Totals {
+fn totals(
+    nodes: &[Node],
+    options: &[FlavorOption],
+    foreign: &BTreeMap<String, (u32, u32)>,
+) -> Totals {
     let mut t = Totals {
         nodes: 0,
         cost: 0.0,
         by_site: HashMap::new(),
         by_group: HashMap::new(),
     };
+    for (site, &(n, cores)) in foreign {
+        let s = t.by_site.entry(site.clone()).or_default();
+        s.0 += n;
+        s.1 += u64::from(cores);
+    }
     for n in nodes.iter().filter(|n| n.state.is_live()) {
         let cap = option_of(options, n)
             .map(|i| options[i].capacity)
@@ -325,7 +346,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     rooms.sort_by_key(rank);
 
     // 3. Place demand.
-    let existing = totals(inputs.nodes, options);
+    let existing = totals(inputs.nodes, options, inputs.foreign);
     let mut per_option: BTreeMap<usize, (u64, u64)> = BTreeMap::new(); // jobs, new nodes
     let mut new_rooms_order: Vec<usize> = Vec::new();
     let mut undrain: Vec<usize> = Vec::new();
@@ -451,7 +472,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     let wanted = new_rooms_order.len() as u64;
     let l = &inputs.config.limits;
     let allowed = ((wanted as f64 * l.ramp).ceil() as u64).min(l.launches_per_cycle as u64);
-    let mut t = totals(inputs.nodes, options);
+    let mut t = totals(inputs.nodes, options, inputs.foreign);
     let mut launched: BTreeMap<usize, u64> = BTreeMap::new();
     let mut blocked: Vec<String> = Vec::new();
     for &o in &new_rooms_order {
@@ -623,6 +644,7 @@ price_per_hour = 0.64
             nodes,
             month_spend: 0.0,
             backoff: &backoff,
+            foreign: &Default::default(),
         })
     }
 
@@ -665,6 +687,37 @@ price_per_hour = 0.64
     }
 
     #[test]
+    fn instances_that_are_not_ours_use_the_sites_capacity() {
+        let mut c = crate::config::parse("c.toml", CONFIG).unwrap();
+        c.sites[0].max_nodes = Some(3);
+        let options = flavor_options(&c);
+        let js = jobs(40, 2, 8192);
+        let demand = compute(&js, &options, &c.groups, 0);
+        let backoff = BTreeMap::new();
+        let foreign = BTreeMap::from([("aws".to_string(), (2u32, 16u32))]);
+        let out = plan(&Inputs {
+            now: 0,
+            config: &c,
+            options: &options,
+            demand: Some(&demand),
+            pool: Some(&Pool::default()),
+            cloud_known: true,
+            nodes: &[],
+            month_spend: 0.0,
+            backoff: &backoff,
+            foreign: &foreign,
+        });
+        assert_eq!(launches(&out).len(), 1, "{:?}", out.notes);
+        assert!(
+            out.notes
+                .iter()
+                .any(|n| n.contains("site aws max_nodes (3)")),
+            "{:?}",
+            out.notes
+        );
+    }
+
+    #[test]
     fn unknown_sources_mean_no_launch_and_no_drain() {
         let c = crate::config::parse("c.toml", CONFIG).unwrap();
         let options = flavor_options(&c);
@@ -687,6 +740,7 @@ price_per_hour = 0.64
                 nodes: &[],
                 month_spend: 0.0,
                 backoff: &backoff,
+                foreign: &Default::default(),
             });
             assert!(out.actions.is_empty());
             assert_eq!(out.notes.len(), 1, "{:?}", out.notes);

@@ -5,7 +5,7 @@
 //! notes. Run at start-up and every cycle, so a crash at any point is
 //! repaired by the next reading rather than by memory.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -27,21 +27,63 @@ pub struct Reconciled {
     pub notes: Vec<String>,
 }
 
-/// The instance of a node, if the site's inventory lists it: by our node
-/// tag, its recorded instance id, or its launch token.
-fn find<'a>(inv: &'a Inventory, n: &Node) -> Option<&'a Instance> {
-    inv.instances.iter().find(|i| {
-        i.node_id.as_deref() == Some(n.id.as_str())
-            || (n.instance_id.is_some() && Some(&i.id) == n.instance_id.as_ref())
-            || i.token.as_deref() == Some(n.token.as_str())
-    })
+/// Instances and startds indexed by every key a node may be known by.
+struct Index<'a> {
+    instances: HashMap<(&'a str, &'a str), &'a Instance>,
+    startds: HashMap<&'a str, &'a Startd>,
 }
 
-fn startd_of<'a>(pool: &'a Pool, n: &Node) -> Option<&'a Startd> {
-    pool.startds.values().find(|s| {
-        s.node_id.as_deref() == Some(n.id.as_str())
-            || (n.instance_id.is_some() && s.instance_id == n.instance_id)
-    })
+impl<'a> Index<'a> {
+    fn new(
+        inventories: &'a BTreeMap<String, Observed<Inventory>>,
+        pool: Option<&'a Pool>,
+    ) -> Index<'a> {
+        let mut instances = HashMap::new();
+        for (site, inv) in inventories {
+            let Observed::Known(inv) = inv else { continue };
+            for i in &inv.instances {
+                instances.insert((site.as_str(), i.id.as_str()), i);
+                if let Some(n) = &i.node_id {
+                    instances.insert((site.as_str(), n.as_str()), i);
+                }
+                if let Some(t) = &i.token {
+                    instances.insert((site.as_str(), t.as_str()), i);
+                }
+            }
+        }
+        let mut startds = HashMap::new();
+        for s in pool.into_iter().flat_map(|p| p.startds.values()) {
+            if let Some(n) = &s.node_id {
+                startds.insert(n.as_str(), s);
+            }
+            if let Some(i) = &s.instance_id {
+                startds.insert(i.as_str(), s);
+            }
+        }
+        Index { instances, startds }
+    }
+
+    /// The instance of a node: by our node tag, its recorded instance id,
+    /// or its launch token.
+    fn instance(&self, n: &Node) -> Option<&'a Instance> {
+        let site = n.site.as_str();
+        self.instances
+            .get(&(site, n.id.as_str()))
+            .or_else(|| {
+                n.instance_id
+                    .as_deref()
+                    .and_then(|i| self.instances.get(&(site, i)))
+            })
+            .or_else(|| self.instances.get(&(site, n.token.as_str())))
+            .copied()
+    }
+
+    fn startd(&self, n: &Node) -> Option<&'a Startd> {
+        self.startds
+            .get(n.id.as_str())
+            .or_else(|| n.instance_id.as_deref().and_then(|i| self.startds.get(i)))
+            .copied()
+    }
 }
 
 fn seen(presence: &Presence, n: &Node) -> Seen {
@@ -64,15 +106,16 @@ pub fn reconcile(
 ) -> Reconciled {
     let mut out = Reconciled::default();
     let pool_known = pool.known();
+    let index = Index::new(inventories, pool_known);
     for n in nodes.iter().filter(|n| n.state.is_live()) {
         let cloud = match inventories.get(&n.site) {
-            Some(Observed::Known(inv)) => match find(inv, n) {
+            Some(Observed::Known(_)) => match index.instance(n) {
                 Some(i) => CloudView::Listed(i),
                 None => CloudView::NotListed,
             },
             _ => CloudView::Unknown,
         };
-        let startd = pool_known.and_then(|p| startd_of(p, n));
+        let startd = index.startd(n);
         let condor = CondorView::from(startd, seen(presence, n), pool_known.is_some());
         if let Some(t) = advance(n, cloud, condor, &config.timers, now) {
             out.transitions.push(t);

@@ -40,10 +40,10 @@ fn a_healthy_pool_reads_as_jobs_and_cloud_startds() {
     for j in jobs {
         assert!(matches!(j.status, JobStatus::Idle | JobStatus::Running));
         assert_eq!(
-            j.ad.get(b"WantCloud"),
+            j.ad().get(b"WantCloud"),
             Some(&cloudburst::classad::Expr::Bool(true))
         );
-        assert!(j.request.memory.is_some(), "job {} memory", j.id);
+        assert!(j.request().memory.is_some(), "job {} memory", j.id);
     }
     // Only the pilot is a cloud node; it runs a job, so it is busy even
     // though its partitionable slot says Unclaimed/Idle.

@@ -346,7 +346,7 @@ fn the_log_and_condor_q_give_the_same_cloud_jobs() {
         })
         .map(|ad| reader.job(ad, 1_795_313_300).unwrap())
         .collect();
-    let key = |j: &cloudburst::condor::Job| (j.id, j.status, j.request, j.qdate);
+    let key = |j: &cloudburst::condor::Job| (j.id, j.status, j.request(), j.qdate);
     assert!(!from_log.is_empty());
     assert_eq!(
         from_log.iter().map(key).collect::<Vec<_>>(),

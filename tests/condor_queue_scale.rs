@@ -49,7 +49,7 @@ fn every_job_capture_reads_as_jobs() {
     let jobs = read_jobs(&mut &bytes[..], &mut JobReader::new(), 1_795_313_300).unwrap();
     assert!(jobs
         .iter()
-        .all(|j| j.request.memory.is_some() && j.request_problem.is_none()));
+        .all(|j| j.request().memory.is_some() && j.request_problem().is_none()));
 }
 
 #[test]

@@ -352,6 +352,7 @@ proptest! {
             nodes: &nodes,
             month_spend: 0.0,
             backoff: &backoff,
+            foreign: &Default::default(),
         });
         for a in &out.actions {
             match a {
@@ -393,6 +394,7 @@ proptest! {
                 nodes,
                 month_spend: 0.0,
                 backoff: &backoff,
+                foreign: &Default::default(),
             })
         };
         let first = inputs(&nodes);

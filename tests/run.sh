@@ -55,5 +55,8 @@ fi
 step "ClassAd benchmark against the official library"
 ./target/release/cloudburst bench classad --fixtures "$shared/fixtures" --python "$CLOUDBURST_PYTHON" --ads 100000 --runs 3
 
+step "Planning benchmark: one cycle at 100,000 jobs and 5,000 nodes"
+./target/release/cloudburst bench plan --python "$CLOUDBURST_PYTHON"
+
 echo
 echo "tests/run.sh: all passed"

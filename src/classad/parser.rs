@@ -7,7 +7,9 @@
 
 use std::fmt;
 
-use super::ast::{AttrRef, BinOp, Call, ClassAd, Expr, SmallBytes, UnOp};
+use std::sync::Arc;
+
+use super::ast::{AttrRef, BinOp, Call, ClassAd, Expr, Name, Slot, SmallBytes, UnOp};
 use super::builtins::Builtin;
 use super::lexer::{line_col, Lexer, Syntax, Tok};
 use super::time;
@@ -454,6 +456,31 @@ pub fn parse_ad(src: &[u8]) -> Result<ClassAd, ParseError> {
     Parser::new(src, Syntax::New).classad_body(false)
 }
 
+/// Parsed embedded expressions by their JSON text (bounded: it starts
+/// over when full).
+#[derive(Default)]
+pub struct ExprCache {
+    map: rustc_hash::FxHashMap<Box<[u8]>, Arc<Expr>>,
+    bytes: usize,
+}
+
+impl ExprCache {
+    const MAX_BYTES: usize = 8 << 20;
+
+    fn lookup(&self, text: &[u8]) -> Option<Arc<Expr>> {
+        self.map.get(text).cloned()
+    }
+
+    fn remember(&mut self, text: Vec<u8>, e: Arc<Expr>) {
+        if self.bytes + text.len() > Self::MAX_BYTES {
+            self.map.clear();
+            self.bytes = 0;
+        }
+        self.bytes += text.len();
+        self.map.insert(text.into_boxed_slice(), e);
+    }
+}
+
 impl<'a> Parser<'a> {
     /// A JSON value in `condor_q -json` form: objects are ads, arrays are
     /// lists, `null` is UNDEFINED and `"\/Expr(...)\/"` holds an expression.
@@ -519,6 +546,13 @@ impl<'a> Parser<'a> {
 
     /// `{ "Name": value, ... }` as an ad.
     pub fn json_object(&mut self) -> PResult<ClassAd> {
+        self.json_object_with(None)
+    }
+
+    /// As `json_object`, sharing the top-level expressions (`"\/Expr(...)\/"`)
+    /// through `cache`: a queue repeats the same Requirements in every
+    /// job, and each distinct text is then parsed and stored once.
+    pub fn json_object_with(&mut self, mut cache: Option<&mut ExprCache>) -> PResult<ClassAd> {
         if *self.lex.peek() != Tok::OpenBrace {
             return Err(self.unexpected("'{'"));
         }
@@ -541,11 +575,43 @@ impl<'a> Parser<'a> {
                 return Err(self.unexpected("':'"));
             }
             self.lex.consume();
-            let value = self.json_value()?;
+            let cached = match (&mut cache, self.lex.peek()) {
+                (
+                    Some(c),
+                    Tok::Str {
+                        bytes,
+                        quoted_expr: true,
+                    },
+                ) => c.lookup(bytes),
+                _ => None,
+            };
+            let slot = match cached {
+                Some(shared) => {
+                    self.lex.consume();
+                    Slot::Shared(shared)
+                }
+                None => {
+                    let key = match (&cache, self.lex.peek()) {
+                        (
+                            Some(_),
+                            Tok::Str {
+                                bytes,
+                                quoted_expr: true,
+                            },
+                        ) => Some(bytes.to_vec()),
+                        _ => None,
+                    };
+                    let slot = Slot::new(self.json_value()?);
+                    if let (Some(c), Some(k), Slot::Shared(e)) = (&mut cache, key, &slot) {
+                        c.remember(k, Arc::clone(e));
+                    }
+                    slot
+                }
+            };
             if name.is_empty() {
                 return Err(self.error_at(name_at, "empty attribute name"));
             }
-            ad.insert(name, value);
+            ad.insert_slot(Name::from(name), slot);
             match self.lex.peek() {
                 Tok::Comma => {
                     while *self.lex.peek() == Tok::Comma {

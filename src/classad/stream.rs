@@ -437,6 +437,7 @@ pub struct JsonReader<R> {
     /// Inside `-json`'s `[ ... ]`: input that ends before the `]` was cut
     /// short, and is an error rather than a shorter list.
     in_array: bool,
+    cache: super::parser::ExprCache,
 }
 
 impl<R: BufRead> JsonReader<R> {
@@ -448,6 +449,7 @@ impl<R: BufRead> JsonReader<R> {
             obj_line: 1,
             done: false,
             in_array: false,
+            cache: Default::default(),
         }
     }
 
@@ -551,7 +553,7 @@ impl<R: BufRead> JsonReader<R> {
             }
             if complete {
                 let mut p = Parser::new(&self.obj, Syntax::Json);
-                return Some(match p.json_object() {
+                return Some(match p.json_object_with(Some(&mut self.cache)) {
                     Ok(ad) => Ok(ad),
                     Err(e) => {
                         let (l, c) = line_col(&self.obj, e.offset);

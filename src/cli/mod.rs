@@ -2,6 +2,7 @@
 //! in its own module; this file only wires them.
 
 pub mod bench;
+pub mod bench_plan;
 pub mod classad_cmd;
 pub mod demo;
 pub mod snapshot_cmd;
@@ -112,6 +113,26 @@ pub enum BenchCommand {
         #[arg(long, default_value = "target/bench")]
         workdir: PathBuf,
     },
+    /// One decision cycle at scale: jobs read, demand matched, nodes
+    /// reconciled and planned; time, peak memory, and the matching against
+    /// the official library
+    Plan {
+        /// Idle jobs (in 300 shapes)
+        #[arg(long, default_value_t = 100_000)]
+        jobs: usize,
+        /// Nodes in the registry and the pool
+        #[arg(long, default_value_t = 5_000)]
+        nodes: usize,
+        /// Runs (the best counts)
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Python with PyPI htcondor, for the reference timing
+        #[arg(long)]
+        python: Option<PathBuf>,
+        /// Where to write the generated inputs
+        #[arg(long, default_value = "target/bench")]
+        workdir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -191,6 +212,22 @@ fn run_command(command: Command) -> Result<ExitCode> {
                 workdir,
             };
             bench::run_classad(&cfg, io::stdout().lock())?;
+        }
+        Command::Bench(BenchCommand::Plan {
+            jobs,
+            nodes,
+            runs,
+            python,
+            workdir,
+        }) => {
+            let cfg = bench_plan::PlanBench {
+                jobs,
+                nodes,
+                runs,
+                python,
+                workdir,
+            };
+            bench_plan::run(&cfg, io::stdout().lock())?;
         }
         Command::Snapshot { config, out } => {
             let config = load_config(config.as_deref())?;

@@ -9,16 +9,34 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::condor::presence::Presence;
 use crate::condor::{Activity, Condor, JobStatus, PoolSnapshot};
 use crate::config::Config;
+use crate::demand::{self, Demand, FlavorOption};
+use crate::lifecycle::{self, advance, CloudView, CondorView, Node};
 use crate::observed::Observed;
+use crate::planner::{self, Plan};
 use crate::snapshot::{Recorder, Replay};
+
+/// The registry's nodes, saved beside the tool outputs.
+const NODES: &str = "nodes.json";
 
 /// Reads the pool through the recorder and saves the snapshot.
 pub fn take(config: &Config, out_dir: &Path, now: i64, mut out: impl Write) -> Result<()> {
     let recorder = Recorder::create(out_dir)?;
     let snap = Condor::new(config, &recorder).snapshot(now);
     let manifest = recorder.finish(now)?;
+    let registry = &config.agent.registry;
+    if registry.exists() {
+        let nodes = crate::registry::Registry::open(registry)?.nodes()?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(out_dir.join(NODES))?;
+        serde_json::to_writer_pretty(f, &nodes)?;
+    }
     render(&snap, &mut out)?;
     writeln!(
         out,
@@ -43,6 +61,126 @@ pub fn replay(config: &Config, dir: &Path, mut out: impl Write) -> Result<()> {
         replay.manifest().cloudburst
     )?;
     render(&snap, &mut out)?;
+    let nodes: Vec<Node> = match std::fs::read(dir.join(NODES)) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(NODES).display()))?,
+        Err(_) => Vec::new(),
+    };
+    let (demand, plan) = offline_plan(config, &snap, nodes, now);
+    writeln!(out)?;
+    render_demand(demand.as_ref(), &demand::flavor_options(config), &mut out)?;
+    writeln!(out)?;
+    render_plan(&plan, &mut out)?;
+    Ok(())
+}
+
+/// The decision a cycle would take on this snapshot. The cloud inventory
+/// is not in a condor snapshot: the registry's nodes stand for it, so no
+/// node is declared lost offline.
+pub fn offline_plan(
+    config: &Config,
+    snap: &PoolSnapshot,
+    mut nodes: Vec<Node>,
+    now: i64,
+) -> (Option<Demand>, Plan) {
+    let options: Vec<FlavorOption> = demand::flavor_options(config);
+    let mut presence = Presence::new(config.pool.startd_missing_grace.as_secs() as i64);
+    let keys: Option<Vec<String>> = snap
+        .pool
+        .known()
+        .map(|p| p.startds.values().map(|s| s.key().to_string()).collect());
+    let start = snap.collector.known().and_then(|c| c.start_time);
+    presence.record(
+        keys.as_ref().map(|k| k.iter().map(String::as_str)),
+        start,
+        now,
+    );
+    for n in &mut nodes {
+        let startd = snap.pool.known().and_then(|p| {
+            p.startds
+                .values()
+                .find(|s| s.node_id.as_deref() == Some(n.id.as_str()))
+        });
+        let condor = CondorView::from(startd, presence.status(&n.id), snap.pool.is_known());
+        if let Some(t) = advance(n, CloudView::Unknown, condor, &config.timers, now) {
+            lifecycle::apply(n, &t);
+        }
+    }
+    let demand = snap
+        .queue_known()
+        .then(|| demand::compute(snap.jobs(), &options, &config.groups, now));
+    let spend = crate::registry::spend(&nodes, crate::registry::month_start(now), now);
+    let backoff = Default::default();
+    let mut plan = planner::plan(&planner::Inputs {
+        now,
+        config,
+        options: &options,
+        demand: demand.as_ref(),
+        pool: snap.pool.known(),
+        cloud_known: true,
+        nodes: &nodes,
+        month_spend: spend,
+        backoff: &backoff,
+        foreign: &Default::default(),
+    });
+    plan.notes.push(
+        "offline: the cloud inventory is not in a condor snapshot; the registry's nodes stand for it".into(),
+    );
+    (demand, plan)
+}
+
+fn render_demand(
+    demand: Option<&Demand>,
+    options: &[FlavorOption],
+    out: &mut impl Write,
+) -> Result<()> {
+    writeln!(out, "DEMAND (idle cloud jobs by shape)")?;
+    let Some(d) = demand else {
+        writeln!(out, "UNKNOWN: the queue could not be read")?;
+        return Ok(());
+    };
+    if d.shapes.is_empty() {
+        writeln!(out, "(no idle cloud jobs)")?;
+    }
+    for s in &d.shapes {
+        let eg = s
+            .examples
+            .first()
+            .map(|j| j.to_string())
+            .unwrap_or_default();
+        let runs_on = if s.options.is_empty() {
+            format!("NO FLAVOUR: {}", s.unmatched.as_deref().unwrap_or("?"))
+        } else {
+            s.options
+                .iter()
+                .map(|&i| options[i].label())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        writeln!(
+            out,
+            "{:>7} jobs (e.g. {eg:<10}) {:<24} {runs_on}",
+            s.idle,
+            s.request.to_string()
+        )?;
+    }
+    for (id, p) in d.problems.iter().take(5) {
+        writeln!(out, "  job {id}: {p}")?;
+    }
+    Ok(())
+}
+
+fn render_plan(plan: &Plan, out: &mut impl Write) -> Result<()> {
+    writeln!(out, "PLAN")?;
+    if plan.actions.is_empty() {
+        writeln!(out, "(nothing to do)")?;
+    }
+    for a in &plan.actions {
+        writeln!(out, "{a}")?;
+    }
+    for n in &plan.notes {
+        writeln!(out, "note: {n}")?;
+    }
     Ok(())
 }
 
@@ -85,8 +223,10 @@ pub fn render(s: &PoolSnapshot, out: &mut impl Write) -> Result<()> {
                     .filter(|j| j.status == JobStatus::Running)
                     .count();
                 let groups = {
-                    let mut ptrs: Vec<*const _> =
-                        jobs.iter().map(|j| std::sync::Arc::as_ptr(&j.ad)).collect();
+                    let mut ptrs: Vec<*const _> = jobs
+                        .iter()
+                        .map(|j| std::sync::Arc::as_ptr(&j.shape))
+                        .collect();
                     ptrs.sort();
                     ptrs.dedup();
                     ptrs.len()
@@ -106,7 +246,7 @@ pub fn render(s: &PoolSnapshot, out: &mut impl Write) -> Result<()> {
     }
     let problems: Vec<_> = s
         .jobs()
-        .filter_map(|j| j.request_problem.as_ref().map(|p| (j.id, p)))
+        .filter_map(|j| j.request_problem().map(|p| (j.id, p)))
         .collect();
     for (id, p) in problems.iter().take(10) {
         writeln!(out, "  job {id}: {p}")?;

@@ -93,18 +93,36 @@ pub struct Job {
     pub status: JobStatus,
     pub qdate: i64,
     pub entered_status: i64,
+    /// What it asks for, shared by every job that asks for the same thing.
+    pub shape: Arc<JobShape>,
+}
+
+/// A job's ad without its identity attributes, and its evaluated requests:
+/// one per distinct request, however many jobs share it.
+#[derive(Debug, PartialEq)]
+pub struct JobShape {
+    pub ad: ClassAd,
     pub request: Request,
-    /// Why a request could not be evaluated (the job cannot be planned for
-    /// and is reported, not dropped).
-    pub request_problem: Option<Arc<str>>,
-    /// The job's ad without its identity attributes, shared by every job
-    /// that asks for the same thing.
-    pub ad: Arc<ClassAd>,
+    /// Why a request could not be evaluated (the jobs cannot be planned
+    /// for and are reported, not dropped).
+    pub request_problem: Option<String>,
 }
 
 impl Job {
+    pub fn ad(&self) -> &ClassAd {
+        &self.shape.ad
+    }
+
+    pub fn request(&self) -> Request {
+        self.shape.request
+    }
+
+    pub fn request_problem(&self) -> Option<&str> {
+        self.shape.request_problem.as_deref()
+    }
+
     pub fn owner(&self) -> Option<String> {
-        string_attr(&self.ad, b"Owner")
+        string_attr(&self.shape.ad, b"Owner")
     }
 }
 
@@ -178,7 +196,10 @@ fn eval_request(ad: &ClassAd, name: &str, now: i64) -> Result<Option<u64>, Strin
 /// identity.
 #[derive(Default)]
 pub struct JobReader {
-    shapes: FxHashMap<u64, Vec<Arc<ClassAd>>>,
+    /// Shapes by content.
+    shapes: FxHashMap<u64, Vec<Arc<JobShape>>>,
+    /// Shapes by the allocations of their expressions (the fast path).
+    by_identity: FxHashMap<u64, Vec<Arc<JobShape>>>,
     key: Vec<u8>,
     count: usize,
 }
@@ -228,6 +249,68 @@ impl JobReader {
         let qdate = int_attr(&ad, "QDate", &which)?.unwrap_or(0);
         let entered_status = int_attr(&ad, "EnteredCurrentStatus", &which)?.unwrap_or(qdate);
 
+        strip_identity(&mut ad);
+        Ok(Job {
+            id,
+            status,
+            qdate,
+            entered_status,
+            shape: self.share(ad, now),
+        })
+    }
+
+    /// The shared shape for this ad, evaluating its requests only the
+    /// first time it is seen. (Requests that refer to identity keep those
+    /// attributes in the ad, so sharing never changes a request.)
+    fn share(&mut self, ad: ClassAd, now: i64) -> Arc<JobShape> {
+        // Literals by value; other expressions by identity: the readers
+        // share each distinct expression text in one allocation, so equal
+        // Requirements are the same pointer. (Equal text in two
+        // allocations only costs a second shape, never a wrong one.)
+        self.key.clear();
+        for (name, expr) in ad.iter() {
+            self.key.extend_from_slice(name);
+            self.key.push(b'=');
+            if is_literal(expr) {
+                unparse_into(expr, Style::New, &mut self.key);
+            } else {
+                self.key.push(b'@');
+                let at = expr as *const Expr as usize;
+                self.key.extend_from_slice(&at.to_le_bytes());
+            }
+            self.key.push(b'\n');
+        }
+        let mut h = FxHasher::default();
+        self.key.hash(&mut h);
+        let fast = h.finish();
+        if let Some(same) = self
+            .by_identity
+            .get(&fast)
+            .and_then(|b| b.iter().find(|s| same_shape(&s.ad, &ad)))
+        {
+            return Arc::clone(same);
+        }
+        // Not seen in this allocation: look it up by content (ads parsed
+        // one by one share nothing). Only a shape's own allocations are
+        // remembered by identity: the shape keeps them alive, so an
+        // address in the fast map never belongs to another expression.
+        self.key.clear();
+        for (name, expr) in ad.iter() {
+            self.key.extend_from_slice(name);
+            self.key.push(b'=');
+            unparse_into(expr, Style::New, &mut self.key);
+            self.key.push(b'\n');
+        }
+        let mut h = FxHasher::default();
+        self.key.hash(&mut h);
+        let slow = h.finish();
+        if let Some(same) = self
+            .shapes
+            .get(&slow)
+            .and_then(|b| b.iter().find(|s| s.ad == ad))
+        {
+            return Arc::clone(same);
+        }
         let mut problems = Vec::new();
         let mut req = |name: &str| {
             eval_request(&ad, name, now).unwrap_or_else(|p| {
@@ -241,38 +324,49 @@ impl JobReader {
             disk: req("RequestDisk"),
             gpus: req("RequestGPUs"),
         };
-        let request_problem = (!problems.is_empty()).then(|| Arc::from(problems.join("; ")));
-
-        strip_identity(&mut ad);
-        Ok(Job {
-            id,
-            status,
-            qdate,
-            entered_status,
+        let request_problem = (!problems.is_empty()).then(|| problems.join("; "));
+        let shared = Arc::new(JobShape {
+            ad,
             request,
             request_problem,
-            ad: self.share(ad),
-        })
-    }
-
-    fn share(&mut self, ad: ClassAd) -> Arc<ClassAd> {
-        self.key.clear();
-        for (name, expr) in ad.iter() {
-            self.key.extend_from_slice(name);
-            self.key.push(b'=');
-            unparse_into(expr, Style::New, &mut self.key);
-            self.key.push(b'\n');
-        }
-        let mut h = FxHasher::default();
-        self.key.hash(&mut h);
-        let bucket = self.shapes.entry(h.finish()).or_default();
-        if let Some(same) = bucket.iter().find(|s| ***s == ad) {
-            return Arc::clone(same);
-        }
-        let shared = Arc::new(ad);
-        bucket.push(Arc::clone(&shared));
+        });
+        self.shapes
+            .entry(slow)
+            .or_default()
+            .push(Arc::clone(&shared));
+        self.by_identity
+            .entry(fast)
+            .or_default()
+            .push(Arc::clone(&shared));
         shared
     }
+}
+
+fn is_literal(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::Undefined
+            | Expr::Error
+            | Expr::Bool(_)
+            | Expr::Int(_)
+            | Expr::Real(_)
+            | Expr::Str(_)
+            | Expr::AbsTime(_)
+            | Expr::RelTime(_)
+    )
+}
+
+/// Same names, literals equal, other expressions the same allocation.
+fn same_shape(a: &ClassAd, b: &ClassAd) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b.iter()).all(|((na, ea), (nb, eb))| {
+            na == nb
+                && if is_literal(ea) {
+                    ea == eb
+                } else {
+                    std::ptr::eq(ea, eb)
+                }
+        })
 }
 
 /// Removes identity attributes that no expression in the ad refers to.
@@ -313,20 +407,20 @@ mod tests {
         .unwrap();
         assert_eq!(j.id.to_string(), "7.1");
         assert_eq!(j.status, JobStatus::Idle);
-        assert_eq!(j.request.memory, Some(1500));
-        assert_eq!(j.request.cpus, Some(2));
-        assert_eq!(j.request.disk, Some(1025));
-        assert_eq!(j.request.gpus, None);
-        assert!(j.request_problem.is_none());
+        assert_eq!(j.request().memory, Some(1500));
+        assert_eq!(j.request().cpus, Some(2));
+        assert_eq!(j.request().disk, Some(1025));
+        assert_eq!(j.request().gpus, None);
+        assert!(j.request_problem().is_none());
     }
 
     #[test]
     fn a_request_that_is_not_a_number_is_reported_with_the_job() {
         let j =
             job("[ClusterId = 1; ProcId = 0; JobStatus = 1; RequestMemory = \"lots\"]").unwrap();
-        assert_eq!(j.request.memory, None);
+        assert_eq!(j.request().memory, None);
         assert_eq!(
-            j.request_problem.as_deref(),
+            j.request_problem(),
             Some("RequestMemory evaluates to \"lots\", not a non-negative number")
         );
     }
@@ -370,17 +464,17 @@ mod tests {
                 0,
             )
             .unwrap();
-        assert!(Arc::ptr_eq(&a.ad, &b.ad));
-        assert!(!Arc::ptr_eq(&a.ad, &c.ad));
+        assert!(Arc::ptr_eq(&a.shape, &b.shape));
+        assert!(!Arc::ptr_eq(&a.shape, &c.shape));
         assert_eq!(r.distinct(), 2);
         assert_eq!(a.owner().as_deref(), Some("a"));
-        assert!(a.ad.get(b"ClusterId").is_none());
+        assert!(a.ad().get(b"ClusterId").is_none());
     }
 
     #[test]
     fn identity_that_an_expression_uses_stays_in_the_ad() {
         let j = job("[ClusterId = 3; ProcId = 0; JobStatus = 1; Rank = ProcId * 2]").unwrap();
-        assert_eq!(j.ad.get(b"ProcId"), Some(&Expr::Int(0)));
-        assert!(j.ad.get(b"ClusterId").is_none());
+        assert_eq!(j.ad().get(b"ProcId"), Some(&Expr::Int(0)));
+        assert!(j.ad().get(b"ClusterId").is_none());
     }
 }

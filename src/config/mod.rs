@@ -33,6 +33,8 @@ pub struct Config {
     #[serde(default)]
     pub reconcile: ReconcileConfig,
     #[serde(default)]
+    pub agent: AgentConfig,
+    #[serde(default)]
     pub sites: Vec<Site>,
     #[serde(default)]
     pub groups: Vec<Group>,
@@ -207,6 +209,22 @@ pub enum UnknownInstances {
 #[serde(deny_unknown_fields, default)]
 pub struct ReconcileConfig {
     pub unknown_instances: UnknownInstances,
+}
+
+/// Where the agent keeps its state.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// The registry database (created mode 0600).
+    pub registry: PathBuf,
+}
+
+impl Default for AgentConfig {
+    fn default() -> AgentConfig {
+        AgentConfig {
+            registry: PathBuf::from("/var/lib/cloudburst/registry.db"),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

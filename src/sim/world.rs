@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::classad::{ClassAd, Matcher};
+use crate::classad::Matcher;
 use crate::cloud::{CloudError, ErrorKind, Instance, InstanceState, Inventory, LaunchRequest};
 use crate::condor::commands::{CommandError, Outcome};
+use crate::condor::job::JobShape;
 use crate::condor::{Activity, Collector, Job, JobStatus, Pool, PoolSnapshot, ScheddQueue, Startd};
 use crate::cycle::{CloudPort, CondorPort};
 use crate::demand::{request_of, FlavorOption, Resources};
@@ -148,7 +149,7 @@ pub struct WorldState {
     pub score: Score,
     pub negotiation_interval: i64,
     last_busy: BTreeSet<String>,
-    matches: HashMap<(*const ClassAd, usize), bool>,
+    matches: HashMap<(*const JobShape, usize), bool>,
     matcher: Matcher,
 }
 
@@ -346,12 +347,14 @@ impl WorldState {
         }
     }
 
-    fn matches(&mut self, ad: &Arc<ClassAd>, option: usize) -> bool {
-        let key = (Arc::as_ptr(ad), option);
+    fn matches(&mut self, shape: &Arc<JobShape>, option: usize) -> bool {
+        let key = (Arc::as_ptr(shape), option);
         if let Some(&m) = self.matches.get(&key) {
             return m;
         }
-        let m = self.matcher.symmetric_match(ad, &self.options[option].ad);
+        let m = self
+            .matcher
+            .symmetric_match(&shape.ad, &self.options[option].ad);
         self.matches.insert(key, m);
         m
     }
@@ -372,14 +375,14 @@ impl WorldState {
             if self.jobs[j].job.status != JobStatus::Idle {
                 continue;
             }
-            let ad = Arc::clone(&self.jobs[j].job.ad);
+            let shape = Arc::clone(&self.jobs[j].job.shape);
             let req = self.jobs[j].request;
             for id in &ready {
                 let (option, fits) = {
                     let inst = &self.instances[id];
                     (inst.option, inst.free.fits(&req) > 0)
                 };
-                if !fits || !self.matches(&ad, option) {
+                if !fits || !self.matches(&shape, option) {
                     continue;
                 }
                 let inst = self.instances.get_mut(id).expect("ready");
