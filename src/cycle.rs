@@ -408,6 +408,24 @@ impl<'a> Agent<'a> {
         Ok((Some(id), outcome))
     }
 
+    /// The node and its startd in this snapshot, or why the action is
+    /// skipped.
+    #[allow(clippy::type_complexity)]
+    fn target<'s>(
+        &mut self,
+        snap: &'s PoolSnapshot,
+        node_id: &str,
+        startd: &str,
+    ) -> Result<Result<(Node, &'s Startd), (Option<String>, String)>, CycleError> {
+        let Some(n) = self.registry.node(node_id)? else {
+            return Ok(Err((None, "node no longer in the registry".into())));
+        };
+        match snap.pool.known().and_then(|p| p.startds.get(startd)) {
+            Some(s) => Ok(Ok((n, s))),
+            None => Ok(Err((Some(n.id), "startd not in this snapshot".into()))),
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn drain(
         &mut self,
@@ -419,11 +437,9 @@ impl<'a> Agent<'a> {
         reason: &str,
         now: i64,
     ) -> Result<(Option<String>, String), CycleError> {
-        let Some(n) = self.registry.node(node_id)? else {
-            return Ok((None, "node no longer in the registry".into()));
-        };
-        let Some(s) = snap.pool.known().and_then(|p| p.startds.get(startd)) else {
-            return Ok((Some(n.id), "startd not in this snapshot".into()));
+        let (n, s) = match self.target(snap, node_id, startd)? {
+            Ok(found) => found,
+            Err(skipped) => return Ok(skipped),
         };
         let intent = self.registry.begin_intent(node_id, "drain", reason, now)?;
         let outcome = match condor.drain(s, &format!("cloudburst: {reason}")) {
@@ -447,11 +463,7 @@ impl<'a> Agent<'a> {
                     self.registry.apply(&[t])?;
                     "already gone".to_string()
                 } else {
-                    outcomes
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
+                    joined(&outcomes)
                 }
             }
         };
@@ -467,11 +479,9 @@ impl<'a> Agent<'a> {
         startd: &str,
         now: i64,
     ) -> Result<(Option<String>, String), CycleError> {
-        let Some(n) = self.registry.node(node_id)? else {
-            return Ok((None, "node no longer in the registry".into()));
-        };
-        let Some(s) = snap.pool.known().and_then(|p| p.startds.get(startd)) else {
-            return Ok((Some(n.id), "startd not in this snapshot".into()));
+        let (n, s) = match self.target(snap, node_id, startd)? {
+            Ok(found) => found,
+            Err(skipped) => return Ok(skipped),
         };
         let intent = self
             .registry
@@ -487,11 +497,7 @@ impl<'a> Agent<'a> {
             self.registry.apply(&[t])?;
             "cancelled".to_string()
         } else {
-            outcomes
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
+            joined(&outcomes)
         };
         self.registry.finish_intent(intent, &outcome, now)?;
         Ok((Some(n.id), outcome))
@@ -549,6 +555,14 @@ impl<'a> Agent<'a> {
         self.registry.finish_intent(intent, &outcome, now)?;
         Ok((Some(n.id), outcome))
     }
+}
+
+fn joined(outcomes: &[Outcome]) -> String {
+    outcomes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl CondorPort for crate::condor::Condor<'_> {

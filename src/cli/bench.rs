@@ -71,6 +71,29 @@ pub fn synthetic_dump(templates: &[ClassAd], n: usize, attrs: usize) -> Vec<u8> 
     out
 }
 
+/// Runs a Python reference script (written out from `source`) and reads the
+/// one JSON object it prints.
+pub fn run_reference(
+    python: &Path,
+    script: &Path,
+    source: &str,
+    args: &[&std::ffi::OsStr],
+) -> Result<serde_json::Value> {
+    std::fs::write(script, source)?;
+    let output = Command::new(python)
+        .arg(script)
+        .args(args)
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !output.status.success() {
+        bail!(
+            "the reference failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}
+
 pub struct ClassadBench {
     pub fixtures: PathBuf,
     pub ads: usize,
@@ -145,26 +168,18 @@ pub fn run_classad(cfg: &ClassadBench, mut out: impl Write) -> Result<()> {
 
     let reference = match &cfg.python {
         None => None,
-        Some(py) => {
-            let script = cfg.workdir.join("bench_classad.py");
-            std::fs::write(&script, REFERENCE)?;
-            let output = Command::new(py)
-                .arg(&script)
-                .arg(&dump_path)
-                .arg(&job_path)
-                .arg(&machine_path)
-                .arg(cfg.runs.to_string())
-                .arg("100000")
-                .output()
-                .with_context(|| format!("running {}", py.display()))?;
-            if !output.status.success() {
-                bail!(
-                    "the reference failed: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                );
-            }
-            Some(serde_json::from_slice::<serde_json::Value>(&output.stdout)?)
-        }
+        Some(py) => Some(run_reference(
+            py,
+            &cfg.workdir.join("bench_classad.py"),
+            REFERENCE,
+            &[
+                dump_path.as_os_str(),
+                job_path.as_os_str(),
+                machine_path.as_os_str(),
+                cfg.runs.to_string().as_ref(),
+                "100000".as_ref(),
+            ],
+        )?),
     };
     writeln!(
         out,

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -329,22 +328,16 @@ pub fn run(cfg: &PlanBench, mut out: impl Write) -> Result<()> {
     let reference = match &cfg.python {
         None => None,
         Some(py) => {
-            let script = cfg.workdir.join("bench_plan.py");
-            std::fs::write(&script, REFERENCE)?;
-            let output = Command::new(py)
-                .arg(&script)
-                .arg(&shape_path)
-                .arg(&flavor_path)
-                .arg(cfg.runs.max(3).to_string())
-                .output()
-                .with_context(|| format!("running {}", py.display()))?;
-            if !output.status.success() {
-                bail!(
-                    "the reference failed: {}",
-                    String::from_utf8_lossy(&output.stderr).trim()
-                );
-            }
-            let v: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+            let v = super::bench::run_reference(
+                py,
+                &cfg.workdir.join("bench_plan.py"),
+                REFERENCE,
+                &[
+                    shape_path.as_os_str(),
+                    flavor_path.as_os_str(),
+                    cfg.runs.max(3).to_string().as_ref(),
+                ],
+            )?;
             if v["matched"].as_u64() != Some(matched as u64) {
                 bail!(
                     "the official library matched {} pairs, cloudburst {matched}: they must agree",

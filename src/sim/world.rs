@@ -135,6 +135,23 @@ struct SimInstance {
     ended_at: Option<i64>,
 }
 
+impl SimInstance {
+    /// As the cloud's API lists it.
+    fn view(&self) -> Instance {
+        Instance {
+            id: self.id.clone(),
+            site: self.site.clone(),
+            flavor: self.flavor.clone(),
+            state: self.state,
+            pool: Some(self.pool.clone()),
+            node_id: Some(self.node_id.clone()),
+            token: Some(self.token.clone()),
+            launched_at: self.launched_at,
+            spot: self.spot,
+        }
+    }
+}
+
 pub struct WorldState {
     pub now: i64,
     pub rng: Rng,
@@ -551,17 +568,7 @@ impl CloudPort for SimCloud {
             .filter(|i| i.site == site)
             // A terminated instance stays listed for a while, as on EC2.
             .filter(|i| i.ended_at.is_none_or(|e| w.now - e < 3600))
-            .map(|i| Instance {
-                id: i.id.clone(),
-                site: i.site.clone(),
-                flavor: i.flavor.clone(),
-                state: i.state,
-                pool: Some(i.pool.clone()),
-                node_id: Some(i.node_id.clone()),
-                token: Some(i.token.clone()),
-                launched_at: i.launched_at,
-                spot: i.spot,
-            })
+            .map(SimInstance::view)
             .collect();
         Observed::Known(Inventory {
             instances,
@@ -574,17 +581,7 @@ impl CloudPort for SimCloud {
         let mut w = self.0 .0.borrow_mut();
         // Idempotent on the token, as EC2's ClientToken is.
         if let Some(i) = w.instances.values().find(|i| i.token == req.token) {
-            return Ok(Instance {
-                id: i.id.clone(),
-                site: i.site.clone(),
-                flavor: i.flavor.clone(),
-                state: i.state,
-                pool: Some(i.pool.clone()),
-                node_id: Some(i.node_id.clone()),
-                token: Some(i.token.clone()),
-                launched_at: i.launched_at,
-                spot: i.spot,
-            });
+            return Ok(i.view());
         }
         if w.rng.unit() < w.cloud.capacity_error {
             return Err(CloudError {
@@ -631,17 +628,7 @@ impl CloudPort for SimCloud {
             running: BTreeSet::new(),
             ended_at: None,
         };
-        let out = Instance {
-            id: id.clone(),
-            site: inst.site.clone(),
-            flavor: inst.flavor.clone(),
-            state: inst.state,
-            pool: Some(inst.pool.clone()),
-            node_id: Some(inst.node_id.clone()),
-            token: Some(inst.token.clone()),
-            launched_at: now,
-            spot: inst.spot,
-        };
+        let out = inst.view();
         w.instances.insert(id, inst);
         w.score.launches += 1;
         let alive = w.alive() as u64;
