@@ -162,7 +162,7 @@ impl<'a> Agent<'a> {
         );
 
         // Reconcile.
-        let nodes = self.registry.nodes()?;
+        let nodes = self.registry.live_nodes()?;
         let rec = reconcile(
             self.config,
             &nodes,
@@ -193,7 +193,7 @@ impl<'a> Agent<'a> {
         report.transitions = rec.transitions;
 
         // Demand and plan.
-        let nodes = self.registry.nodes()?;
+        let nodes = self.registry.live_nodes()?;
         let demand: Option<Demand> = snap
             .queue_known()
             .then(|| demand::compute(snap.jobs(), &self.options, &self.config.groups, now));
@@ -215,7 +215,7 @@ impl<'a> Agent<'a> {
         }
         let backoff = self.registry.backoff()?;
         let cloud_known = inventories.values().all(Observed::is_known);
-        let month_spend = registry::spend(&nodes, registry::month_start(now), now);
+        let month_spend = self.registry.spend(registry::month_start(now), now)?;
         let foreign: BTreeMap<String, (u32, u32)> = inventories
             .iter()
             .filter_map(|(site, inv)| {

@@ -7,7 +7,8 @@
 //! 3. Idle demand, oldest first, is placed on supply that matches it:
 //!    free room on joined nodes, then nodes booting or requested, then
 //!    nodes drained for idleness (whose drain is cancelled), then new
-//!    nodes of the flavour that serves it at the least cost per job.
+//!    nodes of the flavour that serves it at the least cost per job (the
+//!    smallest such node when several are within 10%).
 //!    Several jobs share a node (partitionable slots) and later shapes
 //!    fill the room left on nodes planned for earlier ones.
 //! 4. New nodes launch at a share of the shortfall per cycle (ramp),
@@ -417,20 +418,27 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             .filter(|&o| blocked_by(inputs, &existing, &options[o]).is_none())
             .collect();
         let candidates = if within.is_empty() { usable } else { within };
-        let best = candidates.into_iter().min_by(|&a, &b| {
-            let (oa, ob) = (&options[a], &options[b]);
-            let per_job =
-                |o: &FlavorOption| o.price_per_hour / o.capacity.fits(&req).min(left) as f64;
-            let waste = |o: &FlavorOption| {
-                let n = o.capacity.fits(&req).min(left);
-                o.capacity.cpus.saturating_sub(req.cpus * n)
-            };
-            per_job(oa)
-                .total_cmp(&per_job(ob))
-                .then(ob.priority.cmp(&oa.priority))
-                .then(waste(oa).cmp(&waste(ob)))
-                .then(oa.label().cmp(&ob.label()))
-        });
+        // The cheapest per job, then, among those within 10% of it, the
+        // smallest node: a node lives as long as its longest job, so a
+        // big node left with one long job wastes the most. Then the site
+        // priority, then the name (determinism).
+        let per_job = |o: &FlavorOption| o.price_per_hour / o.capacity.fits(&req).min(left) as f64;
+        let cheapest = candidates
+            .iter()
+            .map(|&o| per_job(&options[o]))
+            .fold(f64::INFINITY, f64::min);
+        let best = candidates
+            .into_iter()
+            .filter(|&o| per_job(&options[o]) <= cheapest * 1.1)
+            .min_by(|&a, &b| {
+                let (oa, ob) = (&options[a], &options[b]);
+                oa.capacity
+                    .cpus
+                    .cmp(&ob.capacity.cpus)
+                    .then(ob.priority.cmp(&oa.priority))
+                    .then(per_job(oa).total_cmp(&per_job(ob)))
+                    .then(oa.label().cmp(&ob.label()))
+            });
         let Some(o) = best else {
             plan.notes.push(format!(
                 "{} idle jobs (e.g. {}) wait: every flavour that fits them is in back-off",

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_plan;
 pub mod classad_cmd;
 pub mod demo;
+pub mod simulate;
 pub mod snapshot_cmd;
 
 use std::io::{self, BufReader};
@@ -40,6 +41,44 @@ pub fn peak_rss_kib() -> Option<u64> {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Replay a workload (built-in, or a trace) against cloudburst and
+    /// baseline policies on a simulated pool and cloud; print the
+    /// comparison and write report.html
+    Simulate {
+        /// A trace: SWF (Parallel Workloads Archive, .swf or .swf.gz),
+        /// condor_history -json/-jsonl, the schedd's history file, or CSV
+        /// (submit,runtime,cpus,memory_mb[,cloud])
+        #[arg(long)]
+        trace: Option<PathBuf>,
+        /// The site to simulate (default: the embedded one)
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// cloudburst, static, feedback, annex, a comma list, or all
+        #[arg(long, default_value = "all")]
+        policy: String,
+        /// Where to write report.html
+        #[arg(long, default_value = "target/simulate")]
+        report: PathBuf,
+        /// Seed of the workload and the cloud's randomness
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Days to replay (built-in workload: 1; a trace: all of it)
+        #[arg(long)]
+        days: Option<f64>,
+        /// Days of the trace to skip first
+        #[arg(long, default_value_t = 0.0)]
+        skip_days: f64,
+        /// Share of jobs marked for the cloud (traces without a marking,
+        /// and the built-in workload)
+        #[arg(long, default_value_t = 0.6)]
+        cloud_share: f64,
+        /// Jobs per day of the built-in workload
+        #[arg(long, default_value_t = 6000.0)]
+        jobs_per_day: f64,
+        /// The site's own cores, for jobs not marked for the cloud
+        #[arg(long, default_value_t = 256)]
+        local_cores: u64,
+    },
     /// Match an embedded example site's idle jobs to cloud flavours
     Demo,
     /// Work with ClassAds: evaluate, convert, match
@@ -180,6 +219,33 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 
 fn run_command(command: Command) -> Result<ExitCode> {
     match command {
+        Command::Simulate {
+            trace,
+            config,
+            policy,
+            report,
+            seed,
+            days,
+            skip_days,
+            cloud_share,
+            jobs_per_day,
+            local_cores,
+        } => {
+            let args = simulate::Args {
+                trace,
+                format: None,
+                config,
+                policy,
+                report,
+                seed,
+                days,
+                skip_days,
+                cloud_share,
+                jobs_per_day,
+                local_cores,
+            };
+            simulate::run(&args, io::stdout().lock())?;
+        }
         Command::Demo => demo::run(io::stdout().lock())?,
         Command::Classad(ClassadCommand::Eval { now }) => {
             let stdin = io::stdin();

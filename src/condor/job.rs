@@ -171,7 +171,7 @@ fn int_attr(ad: &ClassAd, name: &'static str, which: &str) -> Result<Option<i64>
 
 /// Evaluates a request attribute in the job's ad: a number (rounded up,
 /// as the startd rounds a request), undefined, or a problem.
-fn eval_request(ad: &ClassAd, name: &str, now: i64) -> Result<Option<u64>, String> {
+pub fn eval_request(ad: &ClassAd, name: &str, now: i64) -> Result<Option<u64>, String> {
     let Some(expr) = ad.get(name.as_bytes()) else {
         return Ok(None);
     };

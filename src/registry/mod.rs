@@ -124,31 +124,35 @@ fn cause_parse(s: &str) -> Option<DrainCause> {
     }
 }
 
+/// The columns of `nodes`, in the order `node_from_row` reads them.
+const NODE_COLUMNS: &str = "id, site, flavor, grp, token, instance_id, state, since, created_at, \
+    last_busy, startd, drain_cause, price_per_hour, spot, ended_at";
+
 fn node_from_row(r: &Row<'_>) -> rusqlite::Result<Node> {
-    let state: String = r.get("state")?;
-    let cause: Option<String> = r.get("drain_cause")?;
+    let state: String = r.get(6)?;
+    let cause: Option<String> = r.get(11)?;
     Ok(Node {
-        id: r.get("id")?,
-        site: r.get("site")?,
-        flavor: r.get("flavor")?,
-        group: r.get("grp")?,
-        token: r.get("token")?,
-        instance_id: r.get("instance_id")?,
+        id: r.get(0)?,
+        site: r.get(1)?,
+        flavor: r.get(2)?,
+        group: r.get(3)?,
+        token: r.get(4)?,
+        instance_id: r.get(5)?,
         state: State::parse(&state).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(
-                0,
+                6,
                 rusqlite::types::Type::Text,
                 format!("unknown node state {state:?}").into(),
             )
         })?,
-        since: r.get("since")?,
-        created_at: r.get("created_at")?,
-        last_busy: r.get("last_busy")?,
-        startd: r.get("startd")?,
+        since: r.get(7)?,
+        created_at: r.get(8)?,
+        last_busy: r.get(9)?,
+        startd: r.get(10)?,
         drain_cause: cause.as_deref().and_then(cause_parse),
-        price_per_hour: r.get("price_per_hour")?,
-        spot: r.get::<_, i64>("spot")? != 0,
-        ended_at: r.get("ended_at")?,
+        price_per_hour: r.get(12)?,
+        spot: r.get::<_, i64>(13)? != 0,
+        ended_at: r.get(14)?,
     })
 }
 
@@ -236,17 +240,42 @@ impl Registry {
 
     /// Every node, oldest first (gone ones included, for accounting).
     pub fn nodes(&mut self) -> Result<Vec<Node>> {
+        self.select("1")
+    }
+
+    /// Nodes that are not gone: what limits count and cycles act on.
+    pub fn live_nodes(&mut self) -> Result<Vec<Node>> {
+        self.select("state <> 'gone'")
+    }
+
+    fn select(&mut self, cond: &str) -> Result<Vec<Node>> {
+        let q = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE {cond} ORDER BY created_at, id");
         self.sql(|c| {
-            let mut st = c.prepare("SELECT * FROM nodes ORDER BY created_at, id")?;
+            let mut st = c.prepare_cached(&q)?;
             let rows = st.query_map([], node_from_row)?;
             rows.collect()
         })
     }
 
     pub fn node(&mut self, id: &str) -> Result<Option<Node>> {
+        let q = format!("SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?1");
         self.sql(|c| {
-            c.query_row("SELECT * FROM nodes WHERE id = ?1", [id], node_from_row)
+            c.prepare_cached(&q)?
+                .query_row([id], node_from_row)
                 .optional()
+        })
+    }
+
+    /// Spend between `from` and `to`, as [`spend`] computes it, in SQL.
+    pub fn spend(&mut self, from: i64, to: i64) -> Result<f64> {
+        self.sql(|c| {
+            c.query_row(
+                "SELECT COALESCE(SUM(price_per_hour *
+                    MAX(0, MIN(COALESCE(ended_at, ?2), ?2) - MAX(created_at, ?1))) / 3600.0, 0.0)
+                 FROM nodes WHERE COALESCE(ended_at, ?2) > ?1",
+                params![from, to],
+                |r| r.get(0),
+            )
         })
     }
 
@@ -651,7 +680,10 @@ mod tests {
         a.ended_at = Some(7200);
         let mut b = node("b", State::Idle);
         b.created_at = 3600;
-        assert!((spend(&[a, b], 3600, 10800) - (0.5 + 1.0)).abs() < 1e-9);
+        assert!((spend(&[a.clone(), b.clone()], 3600, 10800) - (0.5 + 1.0)).abs() < 1e-9);
+        let mut r = Registry::in_memory().unwrap();
+        r.adopt(&[a, b]).unwrap();
+        assert!((r.spend(3600, 10800).unwrap() - 1.5).abs() < 1e-9);
         // 2026-11-22 12:00 UTC → 2026-11-01 00:00 UTC.
         assert_eq!(month_start(1_795_348_800), 1_793_491_200);
     }

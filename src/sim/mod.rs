@@ -1,11 +1,29 @@
 //! Simulation: the real cycle (reconcile, demand, planner, lifecycle,
-//! registry) driving a simulated pool and cloud in virtual time.
+//! registry) driving a simulated pool and cloud in virtual time, beside
+//! baseline policies on identical copies of the same world.
+//!
+//! - `world` — the pool and cloud, behind the agent's ports;
+//! - `trace`, `workload` — jobs from a file, or the built-in generator;
+//! - `policy` — cloudburst and the baselines, and the driver;
+//! - `report` — outcomes, the clairvoyant bound, the table and the page.
 
+pub mod policy;
+pub mod report;
+pub mod trace;
+pub mod workload;
 pub mod world;
 
 pub use world::{CloudModel, Faults, Rng, Score, SimCloud, SimCondor, World};
 
+use crate::config::Config;
 use crate::cycle::{Agent, CycleError, NoPilot, Report};
+use crate::demand::flavor_options;
+
+/// The embedded site.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// Virtual time at which simulations start (a Monday, 00:00 UTC).
+pub const START: i64 = 1_796_169_600;
 
 /// Runs cycles every `cycle` seconds until `until`, or until every job is
 /// done and no instance is left (when `stop_when_done`). `each` sees every
@@ -37,4 +55,106 @@ pub fn run(
         world.advance(now + cycle);
     }
     Ok(cycles)
+}
+
+/// A comparison to run.
+pub struct Setup {
+    pub config: Config,
+    pub jobs: Vec<trace::TraceJob>,
+    pub cloud: CloudModel,
+    pub seed: u64,
+    pub local_cores: u64,
+    pub policies: Vec<policy::Kind>,
+}
+
+/// Its result.
+pub struct Comparison {
+    pub outcomes: Vec<report::Outcome>,
+    pub waits: Vec<(String, Vec<i64>)>,
+    /// Cloud jobs that no flavour can run (left out of every policy's
+    /// waits and of the bound).
+    pub unfittable: usize,
+    pub events: u64,
+    pub span: i64,
+}
+
+/// Runs every policy on its own copy of the world, and the bound.
+/// `progress(policy, fraction)` is told how far each run is.
+pub fn compare(
+    setup: &Setup,
+    mut progress: impl FnMut(&str, f64),
+) -> Result<Comparison, CycleError> {
+    let options = flavor_options(&setup.config);
+    let general: Vec<_> = options.iter().filter(|o| o.group.is_none()).collect();
+    let fits = |j: &trace::TraceJob| {
+        general
+            .iter()
+            .any(|o| o.capacity.cpus >= u64::from(j.cpus) && o.capacity.memory >= j.memory_mb)
+    };
+    let jobs: Vec<trace::TraceJob> = setup.jobs.clone();
+    let unfittable = jobs.iter().filter(|j| j.cloud && !fits(j)).count();
+    let span = jobs.last().map_or(0, |j| j.submit).max(1);
+    let longest = jobs.iter().map(|j| j.runtime).max().unwrap_or(0);
+    let horizon = START + span + longest + 6 * 3600;
+
+    let cores_per_node = policy::baseline_flavor(&options).map_or(1, |o| o.capacity.cpus.max(1));
+    let cloud_core_seconds: f64 = jobs
+        .iter()
+        .filter(|j| j.cloud && fits(j))
+        .map(|j| j.cpus as f64 * j.runtime as f64)
+        .sum();
+    let mean_cores = cloud_core_seconds / span as f64;
+    let baselines = policy::Baselines {
+        static_nodes: ((mean_cores / cores_per_node as f64).ceil() as u32).max(1),
+        // condor_annex's documented defaults (-duration, -idle).
+        annex_lease: 50 * 60,
+        annex_idle_shutdown: 15 * 60,
+        max_nodes: setup.config.limits.max_nodes,
+    };
+
+    let mut outcomes = Vec::new();
+    let mut waits = Vec::new();
+    let mut events = 0;
+    for &kind in &setup.policies {
+        let world = World::new(options.clone(), setup.cloud.clone(), setup.seed, START);
+        world.set_local_cores(setup.local_cores);
+        for j in &jobs {
+            // Jobs no flavour can run stay out of every policy's numbers:
+            // no policy can run them in the cloud.
+            // Local jobs need local cores.
+            let runs = if j.cloud {
+                fits(j)
+            } else {
+                setup.local_cores > 0
+            };
+            if runs {
+                world.submit_trace(START, j);
+            }
+        }
+        let name = kind.name();
+        policy::run(kind, &world, &setup.config, &baselines, horizon, |now| {
+            progress(
+                name,
+                ((now - START) as f64 / (horizon - START) as f64).min(1.0),
+            )
+        })?;
+        progress(name, 1.0);
+        let score = world.score();
+        events += score.events;
+        waits.push((name.to_string(), score.waits.clone()));
+        outcomes.push(report::outcome(name, &score, world.samples(), world.now()));
+    }
+    let boot = (setup.cloud.boot_secs.0 + setup.cloud.boot_secs.1) as f64 / 2.0;
+    let cheapest = options
+        .iter()
+        .map(|o| o.price_per_hour / o.capacity.cpus.max(1) as f64)
+        .fold(f64::MAX, f64::min);
+    outcomes.push(report::clairvoyant(&jobs, fits, boot, cheapest));
+    Ok(Comparison {
+        outcomes,
+        waits,
+        unfittable,
+        events,
+        span,
+    })
 }

@@ -1,27 +1,35 @@
 //! A simulated pool and cloud in virtual time, behind the same ports the
 //! agent uses for the real ones (`cycle::CondorPort`, `cycle::CloudPort`).
 //!
-//! The pool runs a negotiation cycle: idle jobs are matched to pilots with
-//! the ClassAd engine (the job against the slot ad the flavour advertises)
-//! and packed into their partitionable slots; jobs finish after their
-//! runtime. The cloud boots instances after a drawn delay, may fail a boot,
-//! reclaim a spot instance or refuse a launch for capacity. Faults can make
-//! any source unreadable. It also keeps the score the invariants are
-//! checked against: instances alive, cost rate, jobs killed, drains of
-//! nodes that were busy.
+//! The pool runs a negotiation cycle (every 20 s when something changed):
+//! idle cloud jobs, by shape, are matched to pilots with the ClassAd
+//! engine (the job against the slot ad the flavour advertises) and packed
+//! into their partitionable slots; jobs finish after their runtime. Jobs
+//! not meant for the cloud run on the site's local cores. The cloud boots
+//! instances after a drawn delay, may fail a boot, reclaim a spot instance
+//! or refuse a launch for capacity. Faults can make any source unreadable.
+//! The `Score` keeps what the invariants and the report need: money and
+//! core-hours paid and used, waits, launches, jobs killed, drains of busy
+//! nodes; `samples` the time series for the plots.
+//!
+//! Only live jobs are kept (completed ones become statistics), so a
+//! million-job trace replays in bounded memory.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::classad::Matcher;
 use crate::cloud::{CloudError, ErrorKind, Instance, InstanceState, Inventory, LaunchRequest};
 use crate::condor::commands::{CommandError, Outcome};
-use crate::condor::job::JobShape;
-use crate::condor::{Activity, Collector, Job, JobStatus, Pool, PoolSnapshot, ScheddQueue, Startd};
+use crate::condor::job::{JobReader, JobShape};
+use crate::condor::{
+    Activity, Collector, Job, JobId, JobStatus, Pool, PoolSnapshot, ScheddQueue, Startd,
+};
 use crate::cycle::{CloudPort, CondorPort};
-use crate::demand::{request_of, FlavorOption, Resources};
+use crate::demand::{FlavorOption, Resources};
 use crate::observed::{Observed, Unknown};
 
 /// A small, fast, seedable generator (SplitMix64).
@@ -52,6 +60,13 @@ impl Rng {
             return lo;
         }
         lo + (self.next_u64() % (hi - lo + 1) as u64) as i64
+    }
+
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.unit().max(f64::MIN_POSITIVE);
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 }
 
@@ -99,21 +114,48 @@ pub struct Score {
     pub jobs_killed_by_reclaim: u64,
     /// Drain requests for a startd busy in the snapshot the cycle saw.
     pub drains_of_busy: u64,
+    /// Core-seconds of instances alive (paid), of those booting, and of
+    /// cloud jobs running.
     pub paid_core_seconds: f64,
+    pub boot_core_seconds: f64,
+    /// Of the paid: joined nodes with no job, and free cores of nodes
+    /// running some jobs (fragmentation).
+    pub empty_core_seconds: f64,
+    pub fragment_core_seconds: f64,
+    pub used_core_seconds: f64,
     pub paid_cost: f64,
+    /// Core-seconds of completed cloud jobs.
     pub job_core_seconds: f64,
     pub completed: u64,
+    pub completed_local: u64,
     /// Seconds from submission to start, per completed cloud job.
     pub waits: Vec<i64>,
+    /// Events handled: arrivals, starts, completions, launches, joins,
+    /// terminations.
+    pub events: u64,
 }
 
-pub struct SimJob {
-    pub job: Job,
-    pub request: Resources,
-    pub runtime: i64,
-    pub submitted_at: i64,
-    pub started_at: Option<i64>,
-    pub on: Option<String>,
+/// The world at a moment, for the plots.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sample {
+    pub at: i64,
+    pub idle_jobs: u64,
+    pub running_jobs: u64,
+    pub booting: u32,
+    pub idle_nodes: u32,
+    pub busy_nodes: u32,
+    pub draining_nodes: u32,
+    pub spend: f64,
+}
+
+struct SimJob {
+    id: JobId,
+    shape: Arc<JobShape>,
+    request: Resources,
+    runtime: i64,
+    submitted_at: i64,
+    started_at: Option<i64>,
+    on: Option<String>,
 }
 
 struct SimInstance {
@@ -131,7 +173,7 @@ struct SimInstance {
     state: InstanceState,
     draining: bool,
     free: Resources,
-    running: BTreeSet<usize>,
+    running: BTreeSet<u64>,
     ended_at: Option<i64>,
 }
 
@@ -150,24 +192,53 @@ impl SimInstance {
             spot: self.spot,
         }
     }
+
+    fn joined(&self, now: i64) -> bool {
+        self.state == InstanceState::Running && self.ready_at.is_some_and(|r| r <= now)
+    }
+}
+
+/// A job waiting to be submitted.
+struct Pending {
+    at: i64,
+    shape: Arc<JobShape>,
+    runtime: i64,
+    cloud: bool,
 }
 
 pub struct WorldState {
     pub now: i64,
     pub rng: Rng,
     pub options: Vec<FlavorOption>,
-    pub jobs: Vec<SimJob>,
-    /// Jobs not yet submitted: (time, job), in time order.
-    pending: Vec<(i64, SimJob)>,
+    pending: VecDeque<Pending>,
+    /// Live cloud jobs by number.
+    jobs: HashMap<u64, SimJob>,
+    next_job: u64,
+    /// Idle cloud jobs by shape, oldest first.
+    idle: Vec<(Arc<JobShape>, VecDeque<u64>)>,
+    idle_index: HashMap<*const JobShape, usize>,
+    /// (end, job) of running cloud jobs.
+    ends: BinaryHeap<Reverse<(i64, u64)>>,
     instances: BTreeMap<String, SimInstance>,
     next_instance: u64,
+    /// The site's own cores, for jobs not meant for the cloud.
+    pub local_cores: u64,
+    local_free: u64,
+    local_queue: VecDeque<(u64, i64)>,
+    local_ends: BinaryHeap<Reverse<(i64, u64)>>,
     pub cloud: CloudModel,
     pub faults: Faults,
     pub score: Score,
+    pub samples: Vec<Sample>,
+    pub sample_every: i64,
+    next_sample: i64,
     pub negotiation_interval: i64,
+    changed: bool,
     last_busy: BTreeSet<String>,
     matches: HashMap<(*const JobShape, usize), bool>,
     matcher: Matcher,
+    shapes: HashMap<(u32, u64, bool), Arc<JobShape>>,
+    reader: JobReader,
 }
 
 /// The world, shared by its condor and cloud handles.
@@ -180,17 +251,31 @@ impl World {
             now: start,
             rng: Rng::new(seed),
             options,
-            jobs: Vec::new(),
-            pending: Vec::new(),
+            pending: VecDeque::new(),
+            jobs: HashMap::new(),
+            next_job: 0,
+            idle: Vec::new(),
+            idle_index: HashMap::new(),
+            ends: BinaryHeap::new(),
             instances: BTreeMap::new(),
             next_instance: 1,
+            local_cores: 0,
+            local_free: 0,
+            local_queue: VecDeque::new(),
+            local_ends: BinaryHeap::new(),
             cloud,
             faults: Faults::default(),
             score: Score::default(),
+            samples: Vec::new(),
+            sample_every: 600,
+            next_sample: start,
             negotiation_interval: 20,
+            changed: false,
             last_busy: BTreeSet::new(),
             matches: HashMap::new(),
             matcher: Matcher::new(start),
+            shapes: HashMap::new(),
+            reader: JobReader::new(),
         })))
     }
 
@@ -198,21 +283,35 @@ impl World {
         self.0.borrow().now
     }
 
-    /// Queues a job to be submitted at `at` (jobs must come in time order).
-    pub fn submit(&self, at: i64, job: Job, runtime: i64) {
-        let request = request_of(&job);
+    /// Gives the site `cores` of its own for jobs not meant for the cloud.
+    pub fn set_local_cores(&self, cores: u64) {
         let mut w = self.0.borrow_mut();
-        w.pending.push((
+        w.local_cores = cores;
+        w.local_free = cores;
+    }
+
+    /// Queues a job (its ad already read) to be submitted at `at`; jobs
+    /// must be queued in time order.
+    pub fn submit(&self, at: i64, job: Job, runtime: i64) {
+        self.0.borrow_mut().pending.push_back(Pending {
             at,
-            SimJob {
-                job,
-                request,
-                runtime,
-                submitted_at: at,
-                started_at: None,
-                on: None,
-            },
-        ));
+            shape: job.shape,
+            runtime,
+            cloud: true,
+        });
+    }
+
+    /// Queues a trace job at `start + submit`, with the ad a 25.x schedd
+    /// would hold for it (one shared ad per distinct request).
+    pub fn submit_trace(&self, start: i64, j: &super::trace::TraceJob) {
+        let mut w = self.0.borrow_mut();
+        let shape = w.shape_for(j.cpus, j.memory_mb, j.cloud);
+        w.pending.push_back(Pending {
+            at: start + j.submit,
+            shape,
+            runtime: j.runtime.max(1),
+            cloud: j.cloud,
+        });
     }
 
     /// Runs the world forward to `to`.
@@ -224,14 +323,15 @@ impl World {
         self.0.borrow().score.clone()
     }
 
-    /// Jobs not yet completed (waiting to be submitted, idle or running).
+    /// Jobs not yet completed (to be submitted, idle or running).
     pub fn unfinished(&self) -> usize {
         let w = self.0.borrow();
-        w.pending.len()
-            + w.jobs
-                .iter()
-                .filter(|j| j.job.status != JobStatus::Completed)
-                .count()
+        w.pending.len() + w.jobs.len() + w.local_queue.len() + w.local_ends.len()
+    }
+
+    /// When the next job arrives, if any is left.
+    pub fn next_arrival(&self) -> Option<i64> {
+        self.0.borrow().pending.front().map(|p| p.at)
     }
 
     /// Instances the cloud still runs (and charges for).
@@ -242,9 +342,55 @@ impl World {
     pub fn set_faults(&self, f: Faults) {
         self.0.borrow_mut().faults = f;
     }
+
+    pub fn samples(&self) -> Vec<Sample> {
+        self.0.borrow().samples.clone()
+    }
+
+    /// Instances not terminated, as the cloud lists them.
+    pub fn instances_alive(&self) -> Vec<Instance> {
+        let w = self.0.borrow();
+        w.instances
+            .values()
+            .filter(|i| i.state != InstanceState::Terminated)
+            .map(SimInstance::view)
+            .collect()
+    }
+}
+
+/// The ad of a trace job, as a 25.x schedd writes it (Requirements as in
+/// the live capture).
+fn trace_ad(cpus: u32, memory_mb: u64, cloud: bool) -> String {
+    let cloud_clause = if cloud {
+        "((TARGET.CloudNode is true)) && "
+    } else {
+        ""
+    };
+    format!(
+        "[ClusterId = 1; ProcId = 0; JobStatus = 1; Owner = \"sim\"; WantCloud = {cloud}; \
+         RequestCpus = {cpus}; RequestMemory = {memory_mb}; RequestDisk = 1048576; \
+         FileSystemDomain = \"submit.example.org\"; \
+         Requirements = {cloud_clause}(TARGET.Arch == \"X86_64\") && (TARGET.OpSys == \"LINUX\") && (versionGE(split(TARGET.CondorVersion)[1],\"25.12.0\") || (TARGET.Disk >= RequestDisk)) && (TARGET.Memory >= RequestMemory) && ((TARGET.FileSystemDomain == MY.FileSystemDomain) || (TARGET.HasFileTransfer))]"
+    )
 }
 
 impl WorldState {
+    fn shape_for(&mut self, cpus: u32, memory_mb: u64, cloud: bool) -> Arc<JobShape> {
+        if let Some(s) = self.shapes.get(&(cpus, memory_mb, cloud)) {
+            return Arc::clone(s);
+        }
+        let ad = crate::classad::parse_ad(trace_ad(cpus, memory_mb, cloud).as_bytes())
+            .expect("the trace ad template parses");
+        let shape = self
+            .reader
+            .job(ad, self.now)
+            .expect("the trace ad template is a job")
+            .shape;
+        self.shapes
+            .insert((cpus, memory_mb, cloud), Arc::clone(&shape));
+        shape
+    }
+
     fn alive(&self) -> usize {
         self.instances
             .values()
@@ -260,81 +406,231 @@ impl WorldState {
             .sum()
     }
 
+    /// Charges for `[from, to)`: instances alive, booting, and the cores
+    /// jobs use.
     fn charge(&mut self, from: i64, to: i64) {
         if to <= from {
             return;
         }
         let dt = (to - from) as f64;
         for i in self.instances.values() {
-            if i.state != InstanceState::Terminated {
-                let o = &self.options[i.option];
-                self.score.paid_core_seconds += o.capacity.cpus as f64 * dt;
-                self.score.paid_cost += o.price_per_hour * dt / 3600.0;
+            if i.state == InstanceState::Terminated {
+                continue;
             }
+            let o = &self.options[i.option];
+            let cores = o.capacity.cpus as f64;
+            self.score.paid_core_seconds += cores * dt;
+            self.score.paid_cost += o.price_per_hour * dt / 3600.0;
+            if !i.joined(from) {
+                self.score.boot_core_seconds += cores * dt;
+            }
+            let used = (o.capacity.cpus - i.free.cpus) as f64;
+            self.score.used_core_seconds += used * dt;
+            if i.joined(from) {
+                if i.running.is_empty() {
+                    self.score.empty_core_seconds += cores * dt;
+                } else {
+                    self.score.fragment_core_seconds += i.free.cpus as f64 * dt;
+                }
+            }
+        }
+    }
+
+    fn sample(&mut self) {
+        while self.next_sample <= self.now {
+            let mut s = Sample {
+                at: self.next_sample,
+                spend: self.score.paid_cost,
+                ..Sample::default()
+            };
+            s.idle_jobs = self.idle.iter().map(|(_, q)| q.len() as u64).sum();
+            s.running_jobs = self.jobs.len() as u64 - s.idle_jobs;
+            for i in self.instances.values() {
+                match (
+                    i.state,
+                    i.joined(self.now),
+                    i.draining,
+                    i.running.is_empty(),
+                ) {
+                    (InstanceState::Terminated, ..) => {}
+                    (_, false, ..) => s.booting += 1,
+                    (_, true, true, _) => s.draining_nodes += 1,
+                    (_, true, false, true) => s.idle_nodes += 1,
+                    (_, true, false, false) => s.busy_nodes += 1,
+                }
+            }
+            self.samples.push(s);
+            self.next_sample += self.sample_every;
         }
     }
 
     fn advance(&mut self, to: i64) {
         while self.now < to {
             let step_end = (self.now + self.negotiation_interval).min(to);
-            // Submissions and completions up to step_end.
-            while self.pending.first().is_some_and(|(at, _)| *at <= step_end) {
-                let (_, j) = self.pending.remove(0);
-                self.jobs.push(j);
-            }
-            let finished: Vec<usize> = self
-                .jobs
-                .iter()
-                .enumerate()
-                .filter(|(_, j)| {
-                    j.job.status == JobStatus::Running
-                        && j.started_at.is_some_and(|s| s + j.runtime <= step_end)
-                })
-                .map(|(i, _)| i)
-                .collect();
-            for i in finished {
-                self.finish(i);
-            }
+            self.arrivals(step_end);
+            self.completions(step_end);
             self.charge(self.now, step_end);
             self.now = step_end;
             self.reclaim_spot();
+            let now = self.now;
+            let mut joined = 0;
             for inst in self.instances.values_mut() {
-                if inst.state == InstanceState::Pending
-                    && inst.ready_at.is_some_and(|r| r <= self.now)
-                {
+                if inst.state == InstanceState::Pending && inst.ready_at.is_some_and(|r| r <= now) {
                     inst.state = InstanceState::Running;
+                    joined += 1;
                 }
             }
-            self.negotiate();
+            if joined > 0 {
+                self.score.events += joined;
+                self.changed = true;
+            }
+            if self.changed {
+                self.negotiate();
+                self.changed = false;
+            }
+            self.run_local();
+            self.sample();
+            self.forget_terminated();
         }
     }
 
-    fn finish(&mut self, i: usize) {
-        let j = &mut self.jobs[i];
-        j.job.status = JobStatus::Completed;
-        let on = j.on.take();
-        let req = j.request;
+    /// The cloud stops listing terminated instances after an hour; so
+    /// does the world, so that long runs stay small.
+    fn forget_terminated(&mut self) {
+        if self.now % 3600 >= self.negotiation_interval {
+            return;
+        }
+        let now = self.now;
+        self.instances.retain(|_, i| {
+            !(i.state == InstanceState::Terminated && i.ended_at.is_some_and(|e| now - e >= 3600))
+        });
+    }
+
+    fn arrivals(&mut self, until: i64) {
+        while self.pending.front().is_some_and(|p| p.at <= until) {
+            let p = self.pending.pop_front().expect("checked");
+            self.score.events += 1;
+            let id = self.next_job;
+            self.next_job += 1;
+            if !p.cloud {
+                self.local_queue
+                    .push_back((p.shape.request.cpus.unwrap_or(1), p.runtime));
+                continue;
+            }
+            let request = Resources {
+                cpus: p.shape.request.cpus.unwrap_or(1).max(1),
+                memory: p.shape.request.memory.unwrap_or(128),
+                disk: p.shape.request.disk.unwrap_or(0),
+                gpus: p.shape.request.gpus.unwrap_or(0),
+            };
+            self.jobs.insert(
+                id,
+                SimJob {
+                    id: JobId {
+                        cluster: 1 + (id / 1000) as i64,
+                        proc: (id % 1000) as i64,
+                    },
+                    shape: Arc::clone(&p.shape),
+                    request,
+                    runtime: p.runtime,
+                    submitted_at: p.at,
+                    started_at: None,
+                    on: None,
+                },
+            );
+            self.enqueue(id, &p.shape, false);
+            self.changed = true;
+        }
+    }
+
+    fn enqueue(&mut self, id: u64, shape: &Arc<JobShape>, front: bool) {
+        let key = Arc::as_ptr(shape);
+        let i = match self.idle_index.get(&key) {
+            Some(&i) => i,
+            None => {
+                self.idle.push((Arc::clone(shape), VecDeque::new()));
+                self.idle_index.insert(key, self.idle.len() - 1);
+                self.idle.len() - 1
+            }
+        };
+        if front {
+            self.idle[i].1.push_front(id);
+        } else {
+            self.idle[i].1.push_back(id);
+        }
+    }
+
+    fn completions(&mut self, until: i64) {
+        while let Some(&Reverse((end, id))) = self.ends.peek() {
+            if end > until {
+                break;
+            }
+            self.ends.pop();
+            // A job killed and requeued left a stale entry.
+            let current = self
+                .jobs
+                .get(&id)
+                .is_some_and(|j| j.started_at.is_some_and(|s| s + j.runtime == end));
+            if current {
+                self.finish(id);
+            }
+        }
+        while let Some(&Reverse((end, cores))) = self.local_ends.peek() {
+            if end > until {
+                break;
+            }
+            self.local_ends.pop();
+            self.local_free += cores;
+            self.score.completed_local += 1;
+            self.score.events += 1;
+        }
+    }
+
+    fn run_local(&mut self) {
+        while let Some(&(cores, runtime)) = self.local_queue.front() {
+            if cores > self.local_free {
+                break;
+            }
+            self.local_queue.pop_front();
+            self.local_free -= cores;
+            self.local_ends.push(Reverse((self.now + runtime, cores)));
+        }
+    }
+
+    fn finish(&mut self, id: u64) {
+        let Some(j) = self.jobs.remove(&id) else {
+            return;
+        };
         self.score.completed += 1;
-        self.score.job_core_seconds += (req.cpus as i64 * j.runtime) as f64;
+        self.score.events += 1;
+        self.score.job_core_seconds += (j.request.cpus as i64 * j.runtime) as f64;
         if let Some(s) = j.started_at {
             self.score.waits.push(s - j.submitted_at);
         }
-        if let Some(inst) = on.and_then(|id| self.instances.get_mut(&id)) {
-            inst.running.remove(&i);
+        if let Some(inst) = j.on.and_then(|on| self.instances.get_mut(&on)) {
+            inst.running.remove(&id);
             inst.free = Resources {
-                cpus: inst.free.cpus + req.cpus,
-                memory: inst.free.memory + req.memory,
-                disk: inst.free.disk + req.disk,
-                gpus: inst.free.gpus + req.gpus,
+                cpus: inst.free.cpus + j.request.cpus,
+                memory: inst.free.memory + j.request.memory,
+                disk: inst.free.disk + j.request.disk,
+                gpus: inst.free.gpus + j.request.gpus,
             };
         }
+        self.changed = true;
     }
 
-    fn requeue(&mut self, i: usize) {
-        let j = &mut self.jobs[i];
-        j.job.status = JobStatus::Idle;
-        j.on = None;
-        j.started_at = None;
+    /// Puts the jobs of a lost instance back in the queue.
+    fn requeue(&mut self, ids: Vec<u64>) {
+        for id in ids {
+            let Some(j) = self.jobs.get_mut(&id) else {
+                continue;
+            };
+            j.on = None;
+            j.started_at = None;
+            let shape = Arc::clone(&j.shape);
+            self.enqueue(id, &shape, true);
+        }
+        self.changed = true;
     }
 
     fn reclaim_spot(&mut self) {
@@ -350,16 +646,14 @@ impl WorldState {
             .collect();
         for id in ids {
             if self.rng.unit() < rate {
-                let running: Vec<usize> = {
+                let running: Vec<u64> = {
                     let inst = self.instances.get_mut(&id).expect("listed");
                     inst.state = InstanceState::Reclaimed;
                     inst.ended_at = Some(self.now);
                     std::mem::take(&mut inst.running).into_iter().collect()
                 };
                 self.score.jobs_killed_by_reclaim += running.len() as u64;
-                for j in running {
-                    self.requeue(j);
-                }
+                self.requeue(running);
             }
         }
     }
@@ -376,40 +670,49 @@ impl WorldState {
         m
     }
 
-    /// One negotiation cycle: idle jobs, oldest first, onto pilots with
-    /// room whose slot ad they match.
+    /// One negotiation cycle: idle jobs, shape by shape, onto joined
+    /// pilots that are not draining, whose slot ad they match and that
+    /// have room.
     fn negotiate(&mut self) {
+        let now = self.now;
         let ready: Vec<String> = self
             .instances
             .values()
-            .filter(|i| i.state == InstanceState::Running && !i.draining && i.ready_at.is_some())
+            .filter(|i| i.joined(now) && !i.draining)
             .map(|i| i.id.clone())
             .collect();
         if ready.is_empty() {
             return;
         }
-        for j in 0..self.jobs.len() {
-            if self.jobs[j].job.status != JobStatus::Idle {
+        for q in 0..self.idle.len() {
+            if self.idle[q].1.is_empty() {
                 continue;
             }
-            let shape = Arc::clone(&self.jobs[j].job.shape);
-            let req = self.jobs[j].request;
+            let shape = Arc::clone(&self.idle[q].0);
+            let req = request_of_shape(&shape);
             for id in &ready {
-                let (option, fits) = {
+                let (option, fit) = {
                     let inst = &self.instances[id];
-                    (inst.option, inst.free.fits(&req) > 0)
+                    (inst.option, inst.free.fits(&req))
                 };
-                if !fits || !self.matches(&shape, option) {
+                if fit == 0 || !self.matches(&shape, option) {
                     continue;
                 }
-                let inst = self.instances.get_mut(id).expect("ready");
-                inst.free = inst.free.minus(&req, 1);
-                inst.running.insert(j);
-                let job = &mut self.jobs[j];
-                job.job.status = JobStatus::Running;
-                job.started_at = Some(self.now);
-                job.on = Some(id.clone());
-                break;
+                let take = (fit as usize).min(self.idle[q].1.len());
+                for _ in 0..take {
+                    let job = self.idle[q].1.pop_front().expect("counted");
+                    let inst = self.instances.get_mut(id).expect("ready");
+                    inst.free = inst.free.minus(&req, 1);
+                    inst.running.insert(job);
+                    let j = self.jobs.get_mut(&job).expect("idle jobs are live");
+                    j.started_at = Some(now);
+                    j.on = Some(id.clone());
+                    self.ends.push(Reverse((now + j.runtime, job)));
+                    self.score.events += 1;
+                }
+                if self.idle[q].1.is_empty() {
+                    break;
+                }
             }
         }
     }
@@ -450,6 +753,15 @@ impl WorldState {
     }
 }
 
+fn request_of_shape(shape: &JobShape) -> Resources {
+    Resources {
+        cpus: shape.request.cpus.unwrap_or(1).max(1),
+        memory: shape.request.memory.unwrap_or(128),
+        disk: shape.request.disk.unwrap_or(0),
+        gpus: shape.request.gpus.unwrap_or(0),
+    }
+}
+
 /// The simulated condor tools.
 pub struct SimCondor(pub World);
 /// The simulated cloud.
@@ -464,11 +776,24 @@ impl CondorPort for SimCondor {
         let jobs: Observed<Vec<Job>> = if w.faults.queue {
             Observed::Unknown(unknown("schedd"))
         } else {
+            let mut ids: Vec<&u64> = w.jobs.keys().collect();
+            ids.sort();
             Observed::Known(
-                w.jobs
-                    .iter()
-                    .filter(|j| matches!(j.job.status, JobStatus::Idle | JobStatus::Running))
-                    .map(|j| j.job.clone())
+                ids.into_iter()
+                    .map(|id| {
+                        let j = &w.jobs[id];
+                        Job {
+                            id: j.id,
+                            status: if j.started_at.is_some() {
+                                JobStatus::Running
+                            } else {
+                                JobStatus::Idle
+                            },
+                            qdate: j.submitted_at,
+                            entered_status: j.started_at.unwrap_or(j.submitted_at),
+                            shape: Arc::clone(&j.shape),
+                        }
+                    })
                     .collect(),
             )
         };
@@ -477,7 +802,7 @@ impl CondorPort for SimCondor {
         } else {
             let mut pool = Pool::default();
             for i in w.instances.values() {
-                if i.state == InstanceState::Running && i.ready_at.is_some_and(|r| r <= now) {
+                if i.joined(now) {
                     let s = w.startd(i);
                     pool.startds.insert(s.name.clone(), s);
                 }
@@ -540,7 +865,7 @@ impl CondorPort for SimCondor {
 
     fn cancel_drain(&mut self, startd: &Startd) -> Vec<Outcome> {
         let mut w = self.0 .0.borrow_mut();
-        match startd
+        let out = match startd
             .instance_id
             .as_ref()
             .and_then(|id| w.instances.get_mut(id))
@@ -550,7 +875,9 @@ impl CondorPort for SimCondor {
                 vec![Outcome::Sent]
             }
             _ => vec![Outcome::Gone],
-        }
+        };
+        w.changed = true;
+        out
     }
 }
 
@@ -631,6 +958,7 @@ impl CloudPort for SimCloud {
         let out = inst.view();
         w.instances.insert(id, inst);
         w.score.launches += 1;
+        w.score.events += 1;
         let alive = w.alive() as u64;
         w.score.max_alive = w.score.max_alive.max(alive);
         let rate = w.cost_rate();
@@ -649,12 +977,11 @@ impl CloudPort for SimCloud {
         }
         inst.state = InstanceState::Terminated;
         inst.ended_at = Some(now);
-        let running: Vec<usize> = std::mem::take(&mut inst.running).into_iter().collect();
+        let running: Vec<u64> = std::mem::take(&mut inst.running).into_iter().collect();
         w.score.terminations += 1;
+        w.score.events += 1;
         w.score.jobs_killed_by_terminate += running.len() as u64;
-        for j in running {
-            w.requeue(j);
-        }
+        w.requeue(running);
         Ok(())
     }
 }

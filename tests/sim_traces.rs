@@ -1,0 +1,188 @@
+//! The simulator on real data: the traces of ../shared/traces/ (read from
+//! there, never copied), the live pool's history captures, the built-in
+//! workload's fit to the traces, determinism, and the policy's cost
+//! against the clairvoyant bound on a real grid week.
+
+mod support;
+
+use std::path::PathBuf;
+
+use cloudburst::sim::policy::Kind;
+use cloudburst::sim::trace::{self, Format, Marking, TraceJob};
+use cloudburst::sim::workload::{self, Workload};
+use cloudburst::sim::{compare, CloudModel, Setup, DEFAULT_CONFIG};
+
+fn traces() -> PathBuf {
+    support::shared_dir().join("traces")
+}
+
+const ALL: Marking = Marking {
+    cloud_share: 1.0,
+    seed: 1,
+};
+
+#[test]
+fn every_real_trace_reads_whole() {
+    for (file, jobs) in [
+        ("LPC-EGEE-2004-1.2-cln.swf.gz", 234_889),
+        ("DAS2-fs1-2003-1.swf.gz", 40_315),
+        ("HPC2N-2002-2.2-cln.swf.gz", 202_871),
+    ] {
+        let path = traces().join(file);
+        assert_eq!(trace::sniff(&path).unwrap(), Format::Swf);
+        let t = trace::read(&path, Format::Swf, ALL).unwrap();
+        assert_eq!(t.jobs.len() + t.skipped, jobs, "{file}");
+        // Jobs that ran for 0 s (LPC-EGEE has 9% of them) are left out.
+        assert!(t.skipped < jobs / 10, "{file}: {} skipped", t.skipped);
+        assert_eq!(t.jobs[0].submit, 0);
+        assert!(t.jobs.windows(2).all(|w| w[0].submit <= w[1].submit));
+    }
+}
+
+/// The generator's constants are the traces' numbers.
+#[test]
+fn the_built_in_workload_is_fitted_to_the_grid_trace() {
+    let lpc = trace::read(
+        &traces().join("LPC-EGEE-2004-1.2-cln.swf.gz"),
+        Format::Swf,
+        ALL,
+    )
+    .unwrap();
+    let ln: Vec<f64> = lpc.jobs.iter().map(|j| (j.runtime as f64).ln()).collect();
+    let mu = ln.iter().sum::<f64>() / ln.len() as f64;
+    let sigma = (ln.iter().map(|x| (x - mu).powi(2)).sum::<f64>() / ln.len() as f64).sqrt();
+    assert!((mu - workload::RUNTIME_LN_MU).abs() < 0.05, "mu {mu}");
+    assert!(
+        (sigma - workload::RUNTIME_LN_SIGMA).abs() < 0.05,
+        "sigma {sigma}"
+    );
+    // The hourly profile, in the trace's own clock (UnixStartTime and its
+    // zone do not shift the shape, only where hour 0 falls).
+    let mut hours = [0f64; 24];
+    for j in &lpc.jobs {
+        hours[(((j.submit + lpc.origin) / 3600) % 24) as usize] += 1.0;
+    }
+    let n = lpc.jobs.len() as f64;
+    for (h, &c) in hours.iter().enumerate() {
+        let share = c / n * 24.0;
+        assert!(
+            (share - workload::HOURLY[h]).abs() < 0.05,
+            "hour {h}: {share}"
+        );
+    }
+    // HPC2N's multi-core mix among 2-8 cores.
+    let hpc = trace::read(
+        &traces().join("HPC2N-2002-2.2-cln.swf.gz"),
+        Format::Swf,
+        ALL,
+    )
+    .unwrap();
+    let multi: Vec<&TraceJob> = hpc
+        .jobs
+        .iter()
+        .filter(|j| matches!(j.cpus, 2 | 4 | 8))
+        .collect();
+    for (cores, share) in workload::MULTI_CORE {
+        let got = multi.iter().filter(|j| j.cpus == cores).count() as f64 / multi.len() as f64;
+        assert!((got - share).abs() < 0.03, "{cores} cores: {got}");
+    }
+}
+
+#[test]
+fn the_live_pools_history_replays() {
+    let live = support::shared_dir().join("fixtures/condor/live");
+    let file = trace::read(
+        &live.join("schedd-history-file.txt"),
+        Format::HistoryFile,
+        ALL,
+    )
+    .unwrap();
+    // 11 ads: the ones that never completed have no runtime.
+    assert_eq!(file.jobs.len() + file.skipped, 11);
+    assert!(file.jobs.iter().all(|j| j.runtime > 0));
+    assert_eq!(
+        trace::sniff(&live.join("schedd-history-file.txt")).unwrap(),
+        Format::HistoryFile
+    );
+    for capture in ["cli/history_json.stdout", "cli/history_jsonl.stdout"] {
+        let path = live.join(capture);
+        assert_eq!(trace::sniff(&path).unwrap(), Format::HistoryJson);
+        let t = trace::read(&path, Format::HistoryJson, ALL).unwrap();
+        assert!(!t.jobs.is_empty(), "{capture}");
+        // The cloud job 7.0 ran 15 s with WantCloud.
+        assert!(
+            t.jobs.iter().any(|j| j.cloud && j.runtime == 15),
+            "{capture}: {:?}",
+            t.jobs
+        );
+    }
+}
+
+fn setup(jobs: Vec<TraceJob>, policies: Vec<Kind>) -> Setup {
+    Setup {
+        config: cloudburst::config::parse("sim", DEFAULT_CONFIG).unwrap(),
+        jobs,
+        cloud: CloudModel::default(),
+        seed: 7,
+        local_cores: 64,
+        policies,
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report() {
+    let jobs = workload::generate(&Workload {
+        seconds: 4 * 3600,
+        jobs_per_day: 3000.0,
+        ..Workload::default()
+    });
+    let a = compare(&setup(jobs.clone(), Kind::ALL.to_vec()), |_, _| {}).unwrap();
+    let b = compare(&setup(jobs, Kind::ALL.to_vec()), |_, _| {}).unwrap();
+    let table = cloudburst::sim::report::table;
+    assert_eq!(table(&a.outcomes), table(&b.outcomes));
+    assert_eq!(a.outcomes.len(), 5);
+    for o in &a.outcomes {
+        if o.name != "annex" {
+            assert_eq!(o.completed, a.outcomes[4].completed, "{}", o.name);
+        }
+    }
+}
+
+/// A busy week of the LHC grid site: cloudburst pays within 10% of the
+/// clairvoyant bound (boot time aside) and jobs wait a median of no more
+/// than a boot plus a minute.
+#[test]
+fn a_real_grid_week_costs_near_the_clairvoyant_bound() {
+    let lpc = trace::read(
+        &traces().join("LPC-EGEE-2004-1.2-cln.swf.gz"),
+        Format::Swf,
+        ALL,
+    )
+    .unwrap();
+    let (from, to) = (98 * 86_400, 105 * 86_400);
+    let week: Vec<TraceJob> = lpc
+        .jobs
+        .iter()
+        .filter(|j| j.submit >= from && j.submit < to)
+        .map(|j| TraceJob {
+            submit: j.submit - from,
+            ..*j
+        })
+        .collect();
+    let r = compare(&setup(week, vec![Kind::Cloudburst]), |_, _| {}).unwrap();
+    let (cb, bound) = (&r.outcomes[0], &r.outcomes[1]);
+    let paid = cb.paid_core_hours - cb.boot_core_hours;
+    println!(
+        "sim: LPC-EGEE week 15: cloudburst {paid:.0} core-h outside boot vs bound {:.0} ({:+.1}%), median wait {} s",
+        bound.paid_core_hours,
+        (paid / bound.paid_core_hours - 1.0) * 100.0,
+        cb.waits.p50
+    );
+    assert!(
+        paid <= bound.paid_core_hours * 1.10,
+        "{paid} vs {}",
+        bound.paid_core_hours
+    );
+    assert!(cb.waits.p50 <= 240 + 60, "median wait {}", cb.waits.p50);
+    assert_eq!(cb.jobs_killed, 0);
+}
