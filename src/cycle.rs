@@ -23,7 +23,7 @@ use crate::lifecycle::{DrainCause, Node, State, Transition};
 use crate::observed::Observed;
 use crate::planner::{self, Action, Plan};
 use crate::reconcile::reconcile;
-use crate::registry::{self, Registry, RegistryError};
+use crate::registry::{Registry, RegistryError};
 use crate::secret::Secret;
 
 /// The condor side, as a cycle uses it.
@@ -175,6 +175,16 @@ impl<'a> Agent<'a> {
         for t in &rec.transitions {
             self.after_transition(t, &nodes, now)?;
         }
+        for t in rec.transitions.iter().filter(|t| t.to == State::Gone) {
+            self.presence.forget(&t.node);
+            if let Some(i) = nodes
+                .iter()
+                .find(|n| n.id == t.node)
+                .and_then(|n| n.instance_id.as_deref())
+            {
+                self.presence.forget(i);
+            }
+        }
         if !rec.adopt.is_empty() {
             self.registry.adopt(&rec.adopt)?;
         }
@@ -215,7 +225,7 @@ impl<'a> Agent<'a> {
         }
         let backoff = self.registry.backoff()?;
         let cloud_known = inventories.values().all(Observed::is_known);
-        let month_spend = self.registry.spend(registry::month_start(now), now)?;
+        let month_spend = self.registry.month_spend(now)?;
         let foreign: BTreeMap<String, (u32, u32)> = inventories
             .iter()
             .filter_map(|(site, inv)| {

@@ -45,7 +45,7 @@ set +e
 cargo test --release -- --nocapture > target/test-output.txt 2>&1
 rc=$?
 set -e
-grep -E '^(test |generated|recorded|fixture|upstream|bounds|queue scale|job log|test result|SKIPPED)' target/test-output.txt || true
+grep -E '^(test |generated|recorded|fixture|upstream|bounds|queue scale|job log|sim:|test result|SKIPPED)' target/test-output.txt || true
 if [ "$rc" -ne 0 ]; then
     echo "tests/run.sh: tests failed (full output in target/test-output.txt)" >&2
     grep -E -A 20 '^failures:|panicked' target/test-output.txt | head -80 >&2
@@ -54,6 +54,10 @@ fi
 
 step "ClassAd benchmark against the official library"
 ./target/release/cloudburst bench classad --fixtures "$shared/fixtures" --python "$CLOUDBURST_PYTHON" --ads 100000 --runs 3
+
+step "The README's first command: the simulator on the embedded site"
+./target/release/cloudburst simulate --report target/simulate
+grep -q '<svg' target/simulate/report.html
 
 step "Planning benchmark: one cycle at 100,000 jobs and 5,000 nodes"
 ./target/release/cloudburst bench plan --python "$CLOUDBURST_PYTHON"

@@ -78,6 +78,18 @@ pub enum Command {
         /// The site's own cores, for jobs not marked for the cloud
         #[arg(long, default_value_t = 256)]
         local_cores: u64,
+        /// Seconds from launch to a pilot joining, drawn uniformly
+        #[arg(long, default_value = "90-240")]
+        boot_secs: String,
+        /// Share of launches whose pilot never joins
+        #[arg(long, default_value_t = 0.02)]
+        boot_failure: f64,
+        /// Share of launch calls refused for capacity
+        #[arg(long, default_value_t = 0.0)]
+        capacity_errors: f64,
+        /// Spot reclaims per spot instance-hour
+        #[arg(long, default_value_t = 0.0)]
+        spot_reclaim_per_hour: f64,
     },
     /// Match an embedded example site's idle jobs to cloud flavours
     Demo,
@@ -230,6 +242,10 @@ fn run_command(command: Command) -> Result<ExitCode> {
             cloud_share,
             jobs_per_day,
             local_cores,
+            boot_secs,
+            boot_failure,
+            capacity_errors,
+            spot_reclaim_per_hour,
         } => {
             let args = simulate::Args {
                 trace,
@@ -243,6 +259,12 @@ fn run_command(command: Command) -> Result<ExitCode> {
                 cloud_share,
                 jobs_per_day,
                 local_cores,
+                cloud: crate::sim::CloudModel {
+                    boot_secs: simulate::parse_range(&boot_secs)?,
+                    boot_failure,
+                    capacity_error: capacity_errors,
+                    spot_reclaim_per_hour,
+                },
             };
             simulate::run(&args, io::stdout().lock())?;
         }

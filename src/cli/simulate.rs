@@ -24,6 +24,19 @@ pub struct Args {
     pub cloud_share: f64,
     pub jobs_per_day: f64,
     pub local_cores: u64,
+    pub cloud: CloudModel,
+}
+
+/// `90-240` (seconds).
+pub fn parse_range(text: &str) -> Result<(i64, i64)> {
+    let (a, b) = text
+        .split_once('-')
+        .with_context(|| format!("{text:?}: give a range of seconds like 90-240"))?;
+    let (a, b): (i64, i64) = (a.trim().parse()?, b.trim().parse()?);
+    if a < 0 || b < a {
+        bail!("{text:?}: the range must be 0 <= low <= high");
+    }
+    Ok((a, b))
 }
 
 /// Draws a progress line on stderr when it is a terminal.
@@ -118,7 +131,7 @@ pub fn run(args: &Args, mut out: impl Write) -> Result<()> {
     let setup = Setup {
         config,
         jobs,
-        cloud: CloudModel::default(),
+        cloud: args.cloud.clone(),
         seed: args.seed,
         local_cores: args.local_cores,
         policies,

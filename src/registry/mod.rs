@@ -77,6 +77,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (site, flavor)
      );
      CREATE TABLE sequence (name TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+    // 2: cycles read live nodes and the month's spend without scanning
+    // every node that ever existed.
+    "CREATE INDEX nodes_live ON nodes(created_at, id) WHERE state <> 'gone';
+     CREATE TABLE spend_closed (month INTEGER PRIMARY KEY, total REAL NOT NULL);
+     INSERT INTO spend_closed (month, total)
+        SELECT m, SUM(price_per_hour * MAX(0, ended_at - MAX(created_at, m)) / 3600.0)
+        FROM (SELECT *, CAST(strftime('%s', ended_at, 'unixepoch', 'start of month') AS INTEGER) AS m
+              FROM nodes WHERE state = 'gone' AND ended_at IS NOT NULL)
+        GROUP BY m;",
 ];
 
 /// A journaled intent.
@@ -266,16 +275,21 @@ impl Registry {
         })
     }
 
-    /// Spend between `from` and `to`, as [`spend`] computes it, in SQL.
-    pub fn spend(&mut self, from: i64, to: i64) -> Result<f64> {
+    /// Spend since the start of the month containing `now`: the closed
+    /// total of nodes gone this month plus what live nodes cost so far.
+    pub fn month_spend(&mut self, now: i64) -> Result<f64> {
+        let from = month_start(now);
         self.sql(|c| {
-            c.query_row(
-                "SELECT COALESCE(SUM(price_per_hour *
-                    MAX(0, MIN(COALESCE(ended_at, ?2), ?2) - MAX(created_at, ?1))) / 3600.0, 0.0)
-                 FROM nodes WHERE COALESCE(ended_at, ?2) > ?1",
-                params![from, to],
-                |r| r.get(0),
-            )
+            let closed: f64 = c
+                .prepare_cached("SELECT COALESCE((SELECT total FROM spend_closed WHERE month = ?1), 0.0)")?
+                .query_row([from], |r| r.get(0))?;
+            let live: f64 = c
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(price_per_hour * MAX(0, ?2 - MAX(created_at, ?1)) / 3600.0), 0.0)
+                     FROM nodes WHERE state <> 'gone'",
+                )?
+                .query_row(params![from, now], |r| r.get(0))?;
+            Ok(closed + live)
         })
     }
 
@@ -412,8 +426,9 @@ impl Registry {
             let tx = c.transaction()?;
             let mut applied = 0;
             for t in transitions {
-                let changed = tx.execute(
-                    "UPDATE nodes SET
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE nodes SET
                         state = ?3,
                         since = CASE WHEN state = ?3 THEN since ELSE ?4 END,
                         instance_id = COALESCE(?5, instance_id),
@@ -422,7 +437,8 @@ impl Registry {
                         ended_at = CASE WHEN ?3 = 'gone' THEN ?4 ELSE ended_at END,
                         drain_cause = CASE WHEN ?3 IN ('draining', 'drained', 'terminating', 'gone') THEN drain_cause ELSE NULL END
                      WHERE id = ?1 AND state = ?2",
-                    params![
+                    )?
+                    .execute(params![
                         t.node,
                         t.from.name(),
                         t.to.name(),
@@ -430,16 +446,28 @@ impl Registry {
                         t.instance_id,
                         t.startd,
                         t.busy_at
-                    ],
-                )?;
-                if changed == 1 {
-                    applied += 1;
-                    if t.from != t.to {
-                        tx.execute(
-                            "INSERT INTO events (node, at, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            params![t.node, t.at, t.from.name(), t.to.name(), t.reason],
-                        )?;
-                    }
+                    ])?;
+                if changed != 1 {
+                    continue;
+                }
+                applied += 1;
+                if t.from != t.to {
+                    tx.prepare_cached(
+                        "INSERT INTO events (node, at, from_state, to_state, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![t.node, t.at, t.from.name(), t.to.name(), t.reason])?;
+                }
+                if t.to == State::Gone {
+                    // Its cost this month is final: keep the month's total
+                    // so that cycles need not sum every node ever run.
+                    let month = month_start(t.at);
+                    tx.prepare_cached(
+                        "INSERT INTO spend_closed (month, total)
+                         SELECT ?2, price_per_hour * MAX(0, ?3 - MAX(created_at, ?2)) / 3600.0
+                         FROM nodes WHERE id = ?1
+                         ON CONFLICT(month) DO UPDATE SET total = total + excluded.total",
+                    )?
+                    .execute(params![t.node, month, t.at])?;
                 }
             }
             tx.commit()?;
@@ -681,9 +709,27 @@ mod tests {
         let mut b = node("b", State::Idle);
         b.created_at = 3600;
         assert!((spend(&[a.clone(), b.clone()], 3600, 10800) - (0.5 + 1.0)).abs() < 1e-9);
+        // The registry keeps the month's total as nodes go.
         let mut r = Registry::in_memory().unwrap();
-        r.adopt(&[a, b]).unwrap();
-        assert!((r.spend(3600, 10800).unwrap() - 1.5).abs() < 1e-9);
+        let month = month_start(1_795_348_800);
+        let mut live = node("live", State::Idle);
+        live.created_at = month + 3600;
+        let mut ending = node("ending", State::Idle);
+        ending.created_at = month - 7200;
+        r.adopt(&[live, ending]).unwrap();
+        r.apply(&[Transition {
+            node: "ending".into(),
+            from: State::Idle,
+            to: State::Gone,
+            at: month + 7200,
+            reason: "test".into(),
+            instance_id: None,
+            startd: None,
+            busy_at: None,
+        }])
+        .unwrap();
+        // ending: 2 h this month; live: 2 h so far; 0.5 an hour each.
+        assert!((r.month_spend(month + 3 * 3600).unwrap() - 2.0).abs() < 1e-9);
         // 2026-11-22 12:00 UTC → 2026-11-01 00:00 UTC.
         assert_eq!(month_start(1_795_348_800), 1_793_491_200);
     }

@@ -91,7 +91,7 @@ pub fn compare(
             .iter()
             .any(|o| o.capacity.cpus >= u64::from(j.cpus) && o.capacity.memory >= j.memory_mb)
     };
-    let jobs: Vec<trace::TraceJob> = setup.jobs.clone();
+    let jobs: &[trace::TraceJob] = &setup.jobs;
     let unfittable = jobs.iter().filter(|j| j.cloud && !fits(j)).count();
     let span = jobs.last().map_or(0, |j| j.submit).max(1);
     let longest = jobs.iter().map(|j| j.runtime).max().unwrap_or(0);
@@ -118,7 +118,7 @@ pub fn compare(
     for &kind in &setup.policies {
         let world = World::new(options.clone(), setup.cloud.clone(), setup.seed, START);
         world.set_local_cores(setup.local_cores);
-        for j in &jobs {
+        for j in jobs {
             // Jobs no flavour can run stay out of every policy's numbers:
             // no policy can run them in the cloud.
             // Local jobs need local cores.
@@ -149,7 +149,7 @@ pub fn compare(
         .iter()
         .map(|o| o.price_per_hour / o.capacity.cpus.max(1) as f64)
         .fold(f64::MAX, f64::min);
-    outcomes.push(report::clairvoyant(&jobs, fits, boot, cheapest));
+    outcomes.push(report::clairvoyant(jobs, fits, boot, cheapest));
     Ok(Comparison {
         outcomes,
         waits,

@@ -194,6 +194,21 @@ impl Controller {
         let Some(pool) = snap.pool.known() else {
             return;
         };
+        // Every baseline gives up on an instance that has not joined in
+        // 15 minutes (as TARDIS and condor_annex do with a boot timeout).
+        let joined: std::collections::HashSet<&str> = pool
+            .startds
+            .values()
+            .filter_map(|s| s.instance_id.as_deref())
+            .collect();
+        let mut alive = alive;
+        alive.retain(|i| {
+            let stuck = !joined.contains(i.id.as_str()) && now - i.launched_at >= 900;
+            if stuck {
+                let _ = cloud.terminate(&self.site, &i.id);
+            }
+            !stuck
+        });
         match self.kind {
             Kind::Cloudburst => {}
             Kind::Static => {

@@ -131,7 +131,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "{:<12} {:>10} {:>10} {:>9} {:>9} {:>6} {:>7} {:>7} {:>7} {:>8} {:>6}",
+        "{:<12} {:>10} {:>10} {:>9} {:>9} {:>6} {:>7} {:>7} {:>7} {:>8} {:>6} {:>6}",
         "policy",
         "paid c-h",
         "boot c-h",
@@ -142,12 +142,13 @@ pub fn table(outcomes: &[Outcome]) -> String {
         "wait90",
         "wait99",
         "launches",
+        "terms",
         "killed"
     );
     for o in outcomes {
         let _ = writeln!(
             t,
-            "{:<12} {:>10.1} {:>10.1} {:>9.1} {:>9.2} {:>5.0}% {:>7} {:>7} {:>7} {:>8} {:>6}",
+            "{:<12} {:>10.1} {:>10.1} {:>9.1} {:>9.2} {:>5.0}% {:>7} {:>7} {:>7} {:>8} {:>6} {:>6}",
             o.name,
             o.paid_core_hours,
             o.boot_core_hours,
@@ -158,6 +159,7 @@ pub fn table(outcomes: &[Outcome]) -> String {
             duration(o.waits.p90),
             duration(o.waits.p99),
             o.launches,
+            o.terminations,
             o.jobs_killed
         );
     }
@@ -167,7 +169,12 @@ pub fn table(outcomes: &[Outcome]) -> String {
 const COLORS: [&str; 5] = ["#1b6ac9", "#d1495b", "#edae49", "#00798c", "#6a4c93"];
 
 /// A line chart: one polyline per series of (x, y).
-fn chart(title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
+fn chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> String {
     let (w, h, l, b) = (720.0, 260.0, 60.0, 30.0);
     let xs = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0));
     let ys = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.1));
@@ -182,15 +189,17 @@ fn chart(title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> St
          <line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\"/>\
          <line x1=\"{l}\" y1=\"20\" x2=\"{l}\" y2=\"{}\" stroke=\"#888\"/>\
          <text x=\"4\" y=\"{}\">{y1:.0}</text><text x=\"4\" y=\"{}\">0</text>\
-         <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{y_label}</text>",
+         <text x=\"4\" y=\"{}\">{y_label}</text>\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{x1:.0} {x_label}</text>",
         h - b,
         w - 10.0,
         h - b,
         h - b,
         sy(y1) + 4.0,
         h - b,
+        sy(y1) + 16.0,
         w - 10.0,
-        h - 6.0,
+        h - b + 14.0,
     );
     for (i, (name, points)) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
@@ -204,7 +213,7 @@ fn chart(title: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)]) -> St
              <text x=\"{}\" y=\"{}\" fill=\"{color}\">{name}</text>",
             pts.join(" "),
             l + 10.0 + i as f64 * 110.0,
-            h - 12.0 + 10.0
+            h - 2.0
         );
     }
     s.push_str("</svg>");
@@ -241,12 +250,14 @@ pub fn html(title: &str, outcomes: &[Outcome], waits: &[(String, Vec<i64>)], sta
         table(outcomes)
     );
     page += &chart(
-        "Idle cloud jobs (hours since start)",
+        "Idle cloud jobs",
+        "h",
         "jobs",
         &over_time(outcomes, start, |s| s.idle_jobs as f64),
     );
     page += &chart(
         "Nodes alive",
+        "h",
         "nodes",
         &over_time(outcomes, start, |s| {
             (s.booting + s.idle_nodes + s.busy_nodes + s.draining_nodes) as f64
@@ -273,9 +284,9 @@ pub fn html(title: &str, outcomes: &[Outcome], waits: &[(String, Vec<i64>)], sta
             )
         })
         .collect();
-        page += &chart("cloudburst nodes by state", "nodes", &states);
+        page += &chart("cloudburst nodes by state", "h", "nodes", &states);
     }
-    page += &chart("Spend ($)", "$", &over_time(outcomes, start, |s| s.spend));
+    page += &chart("Spend", "h", "$", &over_time(outcomes, start, |s| s.spend));
     let cdf: Vec<(String, Vec<(f64, f64)>)> = waits
         .iter()
         .filter(|(_, w)| !w.is_empty())
@@ -294,7 +305,8 @@ pub fn html(title: &str, outcomes: &[Outcome], waits: &[(String, Vec<i64>)], sta
         })
         .collect();
     page += &chart(
-        "Waits: % of jobs started within (minutes)",
+        "Waits: share of jobs started within",
+        "min",
         "% of jobs",
         &cdf,
     );
