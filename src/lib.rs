@@ -15,6 +15,7 @@ pub mod planner;
 pub mod process;
 pub mod reconcile;
 pub mod registry;
+pub mod rng;
 pub mod secret;
 pub mod sim;
 pub mod snapshot;

@@ -27,6 +27,9 @@ pub struct Invocation {
     pub program: PathBuf,
     pub args: Vec<OsString>,
     pub timeout: Duration,
+    /// Written to the program's stdin (a pipe: private, unlike argv or the
+    /// environment, which other users can read in `/proc`). None: no stdin.
+    pub stdin: Option<crate::secret::Secret>,
 }
 
 impl Invocation {
@@ -35,6 +38,7 @@ impl Invocation {
             program: program.into(),
             args: Vec::new(),
             timeout,
+            stdin: None,
         }
     }
 
@@ -50,6 +54,11 @@ impl Invocation {
     {
         self.args
             .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    pub fn stdin(mut self, input: crate::secret::Secret) -> Invocation {
+        self.stdin = Some(input);
         self
     }
 
@@ -166,7 +175,11 @@ pub fn run<T>(
     let started = Instant::now();
     let mut child = Command::new(&inv.program)
         .args(&inv.args)
-        .stdin(Stdio::null())
+        .stdin(if inv.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // Its own process group, so that the deadline kills whatever the
@@ -202,6 +215,18 @@ pub fn run<T>(
         })
     };
 
+    // Fed from a thread, so a program that writes before it has read all
+    // of its input cannot deadlock us.
+    let feeder = match (child.stdin.take(), &inv.stdin) {
+        (Some(mut pipe), Some(input)) => {
+            let bytes = input.expose().as_bytes().to_vec();
+            Some(thread::spawn(move || {
+                use std::io::Write;
+                let _ = pipe.write_all(&bytes);
+            }))
+        }
+        _ => None,
+    };
     let stderr = child.stderr.take().expect("stderr is piped");
     let stderr_reader = thread::spawn(move || read_bounded(stderr));
 
@@ -226,6 +251,9 @@ pub fn run<T>(
     let _ = done_tx.send(());
     let _ = watchdog.join();
     let stderr = stderr_reader.join().unwrap_or_default();
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
     let stdout_head = reader.into_inner().head;
 
     if timed_out.load(Ordering::SeqCst) {
@@ -333,6 +361,15 @@ mod tests {
         assert_eq!(f.value, "1\n");
         assert!(f.success());
         assert!(f.stdout_head.starts_with(b"1\n2\n"));
+    }
+
+    #[test]
+    fn stdin_is_fed_through_a_pipe() {
+        let inv = sh("tr a-z A-Z", 10_000).stdin(crate::secret::Secret::new("secret".into()));
+        let f = run_capture(&inv).unwrap();
+        assert_eq!(f.value, b"SECRET");
+        // Not in the command line.
+        assert!(!inv.display().contains("secret"));
     }
 
     #[test]

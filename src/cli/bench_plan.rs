@@ -53,6 +53,10 @@ fn config() -> Result<Config> {
         if let Some(os) = os {
             t += &format!("opsys_and_ver = \"{os}\"\n");
         }
+        if provider == "script" {
+            // Planning only: the commands are never run.
+            t += "[sites.script]\nlaunch = [\"/bin/false\"]\nlist = [\"/bin/false\"]\nterminate = [\"/bin/false\"]\n";
+        }
         for k in 0..5u32 {
             let cvmfs = if k % 2 == 0 {
                 "attributes = { HAS_CVMFS = \"true\" }\n"

@@ -5,6 +5,7 @@
 //! are in the field names (`memory_mb`, `disk_gb`, `price_per_hour`), and
 //! durations are written `90s`, `10m`, `2h`, `7d` (or plain seconds).
 
+mod providers;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 use toml::Spanned;
 
+pub use providers::{Ec2Config, OpenstackConfig, ScriptConfig};
 pub use validate::validate;
 
 /// The whole file.
@@ -277,11 +279,11 @@ pub struct Site {
     #[serde(default = "default_condor_version")]
     pub condor_version: String,
     #[serde(default)]
-    pub ec2: Option<toml::Table>,
+    pub ec2: Option<Ec2Config>,
     #[serde(default)]
-    pub openstack: Option<toml::Table>,
+    pub openstack: Option<OpenstackConfig>,
     #[serde(default)]
-    pub script: Option<toml::Table>,
+    pub script: Option<ScriptConfig>,
     pub flavors: Vec<Flavor>,
 }
 
@@ -390,7 +392,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is too long"))
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {

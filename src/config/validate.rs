@@ -159,6 +159,22 @@ pub fn validate(c: &Config) -> Check {
                 ));
             }
         }
+        if site.provider == Provider::Script {
+            let Some(script) = &site.script else {
+                return Err((
+                    at,
+                    format!("site {:?} has provider = \"script\" but no [sites.script] table with launch, list and terminate", site.name.get_ref()),
+                ));
+            };
+            for (what, argv) in script.commands() {
+                if argv.is_empty() {
+                    return Err((
+                        at,
+                        format!("site {:?}: script.{what} is empty", site.name.get_ref()),
+                    ));
+                }
+            }
+        }
         if site.flavors.is_empty() {
             return Err((at, format!("site {:?} has no flavors", site.name.get_ref())));
         }
@@ -303,9 +319,18 @@ sites = ["jetstream"]
         assert!(e.starts_with("c.toml:13:"), "{e}");
         let e = error(&GOOD.replace("sites = [\"jetstream\"]", "sites = [\"aws\"]"));
         assert!(e.contains("no site named \"aws\""), "{e}");
-        let e = error(&GOOD.replace("[sites.openstack]", "[sites.ec2]"));
+        let e = error(&GOOD.replace(
+            "[sites.openstack]\ncloud = \"jetstream\"",
+            "[sites.ec2]\nregion = \"us-east-1\"",
+        ));
         assert!(
             e.contains("provider = \"openstack\" but a [sites.ec2] table"),
+            "{e}"
+        );
+        // The provider tables are typed: a misspelt key names its line.
+        let e = error(&GOOD.replace("cloud = \"jetstream\"", "clouds = \"jetstream\""));
+        assert!(
+            e.starts_with("c.toml:10:") && e.contains("unknown field `clouds`"),
             "{e}"
         );
         let e = error(&format!("{GOOD}\n[limits]\nramp = 1.5\n"));
