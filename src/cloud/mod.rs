@@ -125,3 +125,50 @@ impl std::fmt::Debug for LaunchRequest {
             .finish()
     }
 }
+
+pub mod clouds;
+pub mod ec2;
+pub mod openstack;
+pub mod retry;
+pub mod script;
+
+/// What a cloud can hold for a project, where its API says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    pub instances: Option<u32>,
+    pub cores: Option<u32>,
+    pub ram_mb: Option<u64>,
+    pub used_instances: u32,
+    pub used_cores: u32,
+    pub used_ram_mb: u64,
+}
+
+/// One site's cloud API, as cloudburst uses it. Implementations classify
+/// their failures ([`ErrorKind`]); retrying is the caller's
+/// ([`clouds::Clouds`]).
+pub trait Provider {
+    /// Launches one instance; with the same `req.token`, returns the
+    /// instance an earlier call made instead of making a second.
+    fn launch(&mut self, req: &LaunchRequest) -> Result<Instance, CloudError>;
+    /// Our instances (tagged with our pool), and what else uses the quota.
+    fn inventory(&mut self) -> Result<Inventory, CloudError>;
+    /// Terminates an instance; one already gone is not an error.
+    fn terminate(&mut self, instance_id: &str) -> Result<(), CloudError>;
+    /// The project's limits, if the API has them.
+    fn quota(&mut self) -> Result<Option<Quota>, CloudError> {
+        Ok(None)
+    }
+}
+
+impl InstanceState {
+    pub fn parse(s: &str) -> Option<InstanceState> {
+        Some(match s {
+            "pending" | "build" | "building" => InstanceState::Pending,
+            "running" | "active" => InstanceState::Running,
+            "stopping" | "shutting-down" | "stopped" | "shutoff" => InstanceState::Stopping,
+            "terminated" | "deleted" | "gone" => InstanceState::Terminated,
+            "reclaimed" => InstanceState::Reclaimed,
+            _ => return None,
+        })
+    }
+}
