@@ -22,12 +22,22 @@ if [ -z "$shared" ] || [ ! -f "$shared/classad/oracle.py" ]; then
 fi
 export CLOUDBURST_SHARED=$shared
 
-step "Python venv with the official ClassAd library (.venv)"
-if ! .venv/bin/python -c 'import htcondor2, classad2' 2>/dev/null; then
+step "Python venv with the real components (.venv, .venv-openstack)"
+# .venv: the official ClassAd library (the differential oracle), a real
+# EC2 API (moto_server) and the AWS CLI (the script provider's example).
+if ! .venv/bin/python -c 'import htcondor2, classad2' 2>/dev/null \
+    || [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/aws ]; then
     python3 -m venv .venv
-    .venv/bin/pip install --quiet --disable-pip-version-check 'htcondor>=25.0'
+    .venv/bin/pip install --quiet --disable-pip-version-check 'htcondor>=25.0' 'moto[server]>=5' awscli
 fi
 .venv/bin/python -c 'import htcondor2; print(htcondor2.version())'
+# .venv-openstack: a real Keystone v3 (served by gunicorn) for the
+# OpenStack provider's authentication; apart, as its pins clash with moto's.
+if [ ! -x .venv-openstack/bin/keystone-manage ] || [ ! -x .venv-openstack/bin/gunicorn ]; then
+    python3 -m venv .venv-openstack
+    .venv-openstack/bin/pip install --quiet --disable-pip-version-check keystone gunicorn
+fi
+.venv-openstack/bin/python -c 'import importlib.metadata as m; print("keystone", m.version("keystone"))'
 
 export CLOUDBURST_PYTHON=$repo/.venv/bin/python
 export CLOUDBURST_REQUIRE_ORACLE=1

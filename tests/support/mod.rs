@@ -4,6 +4,9 @@
 #![allow(dead_code)]
 
 pub mod casegen;
+pub mod faultproxy;
+pub mod moto;
+pub mod openstack;
 pub mod standin;
 
 use std::path::PathBuf;
