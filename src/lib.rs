@@ -11,6 +11,7 @@ pub mod cycle;
 pub mod demand;
 pub mod lifecycle;
 pub mod observed;
+pub mod pilot;
 pub mod planner;
 pub mod process;
 pub mod reconcile;

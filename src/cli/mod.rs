@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_plan;
 pub mod classad_cmd;
 pub mod demo;
+pub mod render_pilot;
 pub mod simulate;
 pub mod snapshot_cmd;
 
@@ -119,6 +120,34 @@ pub enum Command {
         /// Configuration file (as for `snapshot`)
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Print the user-data (#cloud-config) a node of this site and
+    /// flavour boots with; the node's token is redacted unless
+    /// --show-secrets
+    RenderPilot {
+        /// Configuration file
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        flavor: String,
+        /// A protected group's node (see [[groups]])
+        #[arg(long)]
+        group: Option<String>,
+        /// The node id to render for
+        #[arg(long, default_value = "example-node")]
+        node_id: String,
+        /// A file holding the node's IDTOKEN (default: a placeholder; the
+        /// agent creates one per node)
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Print the token instead of <redacted>
+        #[arg(long)]
+        show_secrets: bool,
+        /// Print only the condor config part
+        #[arg(long)]
+        condor_config: bool,
     },
     /// Validate a configuration file; errors name file:line:column
     CheckConfig {
@@ -324,6 +353,43 @@ fn run_command(command: Command) -> Result<ExitCode> {
         Command::Plan { snapshot, config } => {
             let config = load_config(config.as_deref())?;
             snapshot_cmd::replay(&config, &snapshot, io::stdout().lock())?;
+        }
+        Command::RenderPilot {
+            config,
+            site,
+            flavor,
+            group,
+            node_id,
+            token_file,
+            show_secrets,
+            condor_config,
+        } => {
+            let cfg = load_config(Some(&config))?;
+            let token = match &token_file {
+                Some(f) => crate::secret::Secret::new(
+                    std::fs::read_to_string(f)
+                        .with_context(|| format!("reading the token file {}", f.display()))?
+                        .trim()
+                        .to_string(),
+                ),
+                None => crate::secret::Secret::new(
+                    "PLACEHOLDER.IDTOKEN.created-by-the-agent-per-node".into(),
+                ),
+            };
+            let text = render_pilot::render(
+                &cfg,
+                &site,
+                &flavor,
+                group.as_deref(),
+                &node_id,
+                &token,
+                condor_config,
+            )?;
+            if show_secrets {
+                print!("{}", text.expose());
+            } else {
+                print!("{}", crate::pilot::redact(&text, &token));
+            }
         }
         Command::CheckConfig { config } => {
             load_config(Some(&config))?;

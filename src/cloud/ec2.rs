@@ -17,7 +17,7 @@ use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
     Filter, IamInstanceProfileSpecification, InstanceInterruptionBehavior, InstanceLifecycleType,
     InstanceMarketOptionsRequest, InstanceStateName, InstanceType, MarketType, ResourceType,
-    SpotInstanceType, SpotMarketOptions, Tag, TagSpecification,
+    ShutdownBehavior, SpotInstanceType, SpotMarketOptions, Tag, TagSpecification,
 };
 use aws_sdk_ec2::Client;
 use base64::Engine;
@@ -361,6 +361,9 @@ impl Ec2Provider {
             .min_count(1)
             .max_count(1)
             .client_token(&req.token)
+            // A pilot that powers itself off must not linger as a
+            // stopped instance with a billed volume.
+            .instance_initiated_shutdown_behavior(ShutdownBehavior::Terminate)
             .user_data(user_data)
             .tag_specifications(spec(ResourceType::Instance))
             .tag_specifications(spec(ResourceType::Volume))

@@ -5,6 +5,7 @@
 //! are in the field names (`memory_mb`, `disk_gb`, `price_per_hour`), and
 //! durations are written `90s`, `10m`, `2h`, `7d` (or plain seconds).
 
+mod pilot;
 mod providers;
 mod validate;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 use toml::Spanned;
 
+pub use pilot::{CvmfsConfig, MesosConfig, PilotConfig, StageoutConfig};
 pub use providers::{Ec2Config, OpenstackConfig, ScriptConfig};
 pub use validate::validate;
 
@@ -36,6 +38,8 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     #[serde(default)]
     pub agent: AgentConfig,
+    #[serde(default)]
+    pub pilot: PilotConfig,
     #[serde(default)]
     pub sites: Vec<Site>,
     #[serde(default)]
@@ -403,6 +407,10 @@ pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::E
         Raw::Secs(s) => Ok(Duration::from_secs(s)),
         Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
     }
+}
+
+pub(crate) fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
 }
 
 /// A configuration problem, located.

@@ -1,0 +1,117 @@
+//! `[pilot]`: what every pilot VM is told in its user-data (see
+//! `src/pilot/`). The per-node parts (site, flavour, node id, token) come
+//! from the rest of the config and the registry.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PilotConfig {
+    /// The central manager the pilots join (`CONDOR_HOST`), with an
+    /// optional `:port`. Default: `pool.collector`.
+    pub central_manager: Option<String>,
+    /// `TRUST_DOMAIN` and `UID_DOMAIN` of the pool (the IDTOKEN issuer).
+    pub trust_domain: Option<String>,
+    /// The identity in each pilot's token (`condor_token_create
+    /// -identity`); the central manager's config allows only it to
+    /// advertise startds and masters.
+    pub token_identity: String,
+    /// Who may drain and turn off pilots (the identity cloudburst's
+    /// `condor_drain` and `condor_off` authenticate as at the pilot).
+    pub admin_identity: String,
+    /// Pilots behind NAT reach back through the central manager's CCB.
+    pub ccb: bool,
+    /// `TCP_FORWARDING_HOST`, when the pilots' public address is a
+    /// forwarder.
+    pub tcp_forwarding_host: Option<String>,
+    /// A PEM file with the pool's CA (public): pilots trust SSL
+    /// connections from the central manager signed by it.
+    pub ca_certificate: Option<PathBuf>,
+    /// The pilot shuts itself down when its startd has been unclaimed
+    /// this long (a safety net for an agent that is gone). Default: twice
+    /// `timers.idle_timeout` plus 10 minutes.
+    #[serde(default, deserialize_with = "super::opt_duration")]
+    pub noclaim_shutdown: Option<Duration>,
+    /// Install HTCondor and the CVMFS client from their repositories at
+    /// boot (for a stock cloud image without our pilot image).
+    pub install_packages: bool,
+    pub cvmfs: Option<CvmfsConfig>,
+    pub stageout: Option<StageoutConfig>,
+    pub mesos: Option<MesosConfig>,
+}
+
+impl Default for PilotConfig {
+    fn default() -> PilotConfig {
+        PilotConfig {
+            central_manager: None,
+            trust_domain: None,
+            token_identity: "cloudburst-pilot".into(),
+            admin_identity: "condor".into(),
+            ccb: false,
+            tcp_forwarding_host: None,
+            ca_certificate: None,
+            noclaim_shutdown: None,
+            install_packages: false,
+            cvmfs: None,
+            stageout: None,
+            mesos: None,
+        }
+    }
+}
+
+/// `[pilot.cvmfs]` → `/etc/cvmfs/default.local`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CvmfsConfig {
+    pub repositories: Vec<String>,
+    /// `CVMFS_HTTP_PROXY`, e.g. `"http://squid.example.edu:3128"` or
+    /// `"DIRECT"`.
+    pub http_proxy: String,
+    /// Cache size in MB (`CVMFS_QUOTA_LIMIT`).
+    #[serde(default = "cvmfs_quota")]
+    pub quota_mb: u64,
+}
+
+fn cvmfs_quota() -> u64 {
+    20_000
+}
+
+/// `[pilot.stageout]` → the site-local file jobs read.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StageoutConfig {
+    /// e.g. `"davs://se.example.edu:1094/store/user"`.
+    pub endpoint: String,
+    /// e.g. `"davs"`, `"root"`, `"srm"`, `"s3"`.
+    pub protocol: String,
+    /// Where the file goes on the pilot.
+    #[serde(default = "stageout_path")]
+    pub config_path: PathBuf,
+}
+
+fn stageout_path() -> PathBuf {
+    PathBuf::from("/etc/cloudburst/stage-out.json")
+}
+
+/// `[pilot.mesos]`: a Mesos agent beside condor (Airavata).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MesosConfig {
+    /// `zk://host:2181/mesos` or `host:5050[,host:5050]`.
+    pub master: String,
+    /// The share of each node Mesos may offer; condor gets the rest.
+    pub cpus: u32,
+    pub memory_mb: u64,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+    #[serde(default = "mesos_work_dir")]
+    pub work_dir: PathBuf,
+}
+
+fn mesos_work_dir() -> PathBuf {
+    PathBuf::from("/var/lib/mesos")
+}
