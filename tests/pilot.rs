@@ -1,0 +1,656 @@
+//! The pilot and the site files, read by the real readers: cloud-init's
+//! own schema validator for every rendered user-data, HTCondor's config
+//! reader (`htcondor2.param`) for the rendered condor config and every
+//! file in condor-config/ and jobmanager/, HTCondor's submit parser for
+//! what the GRAM module writes, `perl -c` and `shellcheck`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use cloudburst::config::Config;
+use cloudburst::pilot::{condor_config, render, PilotSpec, CLOUD_CONFIG_KEYS};
+use cloudburst::secret::Secret;
+use serde_json::Value;
+
+const TOKEN: &str =
+    "eyJhbGciOiJIUzI1NiIsImtpZCI6IlBPT0wifQ.eyJzdWIiOiJjbG91ZGJ1cnN0LXBpbG90In0.SECRET-SIGNATURE";
+
+const BASE: &str = r#"
+[pool]
+name = "cms-t2"
+collector = "cm.example.edu:9618"
+[pilot]
+trust_domain = "example.edu"
+[[sites]]
+name = "aws"
+provider = "ec2"
+image = "ami-0123456789abcdef0"
+[[sites.flavors]]
+name = "c7i.2xlarge"
+cpus = 8
+memory_mb = 16384
+disk_gb = 100
+price_per_hour = 0.357
+start = "TARGET.WantCloud =?= true"
+attributes = { HAS_CVMFS = "true" }
+[[sites.flavors]]
+name = "g5.xlarge"
+cpus = 4
+memory_mb = 16384
+disk_gb = 250
+gpus = 1
+price_per_hour = 1.006
+[[sites]]
+name = "jetstream2"
+provider = "openstack"
+image = "Featured-AlmaLinux9"
+[[sites.flavors]]
+name = "m3.medium"
+cpus = 8
+memory_mb = 30720
+disk_gb = 60
+price_per_hour = 0.3
+[[groups]]
+name = "lhcb"
+token = "lhcb-burst"
+sites = ["jetstream2"]
+"#;
+
+/// The option blocks the matrix combines (each inserted after [pilot]).
+const CVMFS: &str = "[pilot.cvmfs]\nrepositories = [\"cms.cern.ch\", \"oasis.opensciencegrid.org\"]\nhttp_proxy = \"http://squid.example.edu:3128\"\nquota_mb = 30000\n";
+const STAGEOUT: &str =
+    "[pilot.stageout]\nendpoint = \"davs://se.example.edu:1094/store/user\"\nprotocol = \"davs\"\n";
+const MESOS: &str = "[pilot.mesos]\nmaster = \"zk://zk1.example.edu:2181/mesos\"\ncpus = 2\nmemory_mb = 4096\nattributes = { rack = \"cloud\" }\n";
+
+fn config(ccb: bool, install: bool, blocks: &[&str]) -> Config {
+    let mut pilot = String::new();
+    if ccb {
+        pilot += "ccb = true\ntcp_forwarding_host = \"gw.example.edu\"\n";
+    }
+    if install {
+        pilot += "install_packages = true\n";
+    }
+    let text = BASE.replace(
+        "[pilot]\ntrust_domain = \"example.edu\"\n",
+        &format!(
+            "[pilot]\ntrust_domain = \"example.edu\"\n{pilot}{}",
+            blocks.concat()
+        ),
+    );
+    cloudburst::config::parse("pilot.toml", &text).unwrap()
+}
+
+/// Every combination worth checking: (name, config, site, flavour, group).
+fn matrix() -> Vec<(
+    String,
+    Config,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+)> {
+    let mut out = Vec::new();
+    let options: [(&str, &[&str]); 5] = [
+        ("plain", &[]),
+        ("cvmfs", &[CVMFS]),
+        ("stageout", &[STAGEOUT]),
+        ("mesos", &[MESOS]),
+        ("all", &[CVMFS, STAGEOUT, MESOS]),
+    ];
+    for (name, blocks) in options {
+        for ccb in [false, true] {
+            for install in [false, true] {
+                for (site, flavor, group) in [
+                    ("aws", "c7i.2xlarge", None),
+                    ("aws", "g5.xlarge", None),
+                    ("jetstream2", "m3.medium", Some("lhcb")),
+                ] {
+                    out.push((
+                        format!("{name}-ccb{ccb}-install{install}-{site}-{flavor}"),
+                        config(ccb, install, blocks),
+                        site,
+                        flavor,
+                        group,
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn spec<'a>(
+    cfg: &'a Config,
+    site: &str,
+    flavor: &str,
+    group: Option<&str>,
+    token: &'a Secret,
+) -> PilotSpec<'a> {
+    PilotSpec {
+        config: cfg,
+        site: cfg.site(site).unwrap(),
+        flavor: cfg.flavor(site, flavor).unwrap(),
+        group: group.map(|g| cfg.group(g).unwrap()),
+        node_id: "n-0042",
+        token,
+        ca_pem: None,
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Runs a Python program with the repository's venv (htcondor2).
+fn py(program: &str, args: &[&Path]) -> Value {
+    let python = support::python().expect("a Python with htcondor");
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(program)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn every_rendered_user_data_passes_cloud_inits_schema() {
+    if !have("cloud-init") || !Path::new("/usr/bin/python3").exists() {
+        support::skip("cloud-init (Debian package) for its schema validator");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let token = Secret::new(TOKEN.into());
+    let mut files = Vec::new();
+    for (name, cfg, site, flavor, group) in matrix() {
+        let ud = render(&spec(&cfg, site, flavor, group, &token)).unwrap();
+        assert!(ud.expose().starts_with("#cloud-config\n"), "{name}");
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, ud.expose()).unwrap();
+        files.push(path);
+    }
+    // The Python schema API, strict, for every document; and our own key
+    // allow-list (the schema accepts unknown top-level keys).
+    let program = format!(
+        r#"
+import json, sys, yaml
+from cloudinit.config.schema import validate_cloudconfig_schema, get_schema
+schema = get_schema()
+allowed = set({keys:?})
+out = {{}}
+for path in sys.argv[1:]:
+    doc = yaml.safe_load(open(path))
+    try:
+        validate_cloudconfig_schema(doc, schema=schema, strict=True)
+        err = None
+    except Exception as e:
+        err = str(e)
+    files = {{f["path"]: f for f in doc.get("write_files", [])}}
+    out[path] = {{"error": err, "unknown_keys": sorted(set(doc) - allowed),
+                  "files": {{p: {{"mode": f.get("permissions"), "content": f.get("content", "")}} for p, f in files.items()}},
+                  "runcmd": doc.get("runcmd", [])}}
+json.dump(out, sys.stdout)
+"#,
+        keys = CLOUD_CONFIG_KEYS
+    );
+    let out = Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&program)
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for path in &files {
+        let r = &results[path.to_str().unwrap()];
+        let name = path.file_name().unwrap().to_string_lossy();
+        assert!(r["error"].is_null(), "{name}: {}", r["error"]);
+        assert_eq!(r["unknown_keys"], serde_json::json!([]), "{name}");
+        let token_file = &r["files"]["/etc/condor/tokens.d/cloudburst-pilot.token"];
+        assert_eq!(token_file["mode"], "0600", "{name}");
+        assert_eq!(
+            token_file["content"].as_str().unwrap().trim(),
+            TOKEN,
+            "{name}"
+        );
+        let cmds = r["runcmd"].to_string();
+        assert!(
+            cmds.contains("169.254.169.254"),
+            "{name}: metadata closed to jobs"
+        );
+        // The metadata rule comes before condor starts.
+        assert!(
+            cmds.find("169.254.169.254").unwrap() < cmds.find("condor.service").unwrap(),
+            "{name}"
+        );
+        let has = |p: &str| !r["files"][p].is_null();
+        assert_eq!(
+            has("/etc/cvmfs/default.local"),
+            name.starts_with("cvmfs") || name.starts_with("all"),
+            "{name}"
+        );
+        assert_eq!(
+            has("/etc/cloudburst/stage-out.json"),
+            name.starts_with("stageout") || name.starts_with("all"),
+            "{name}"
+        );
+        assert_eq!(
+            has("/etc/systemd/system/cloudburst-mesos-agent.service"),
+            name.starts_with("mesos") || name.starts_with("all"),
+            "{name}"
+        );
+    }
+    // And cloud-init's own command line on a few.
+    for path in files.iter().step_by(17) {
+        let out = Command::new("cloud-init")
+            .args(["schema", "--config-file"])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The validator does catch mistakes (the test could fail).
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "#cloud-config\nwrite_files:\n  - path: 7\n    bogus: x\n",
+    )
+    .unwrap();
+    let out = Command::new("cloud-init")
+        .args(["schema", "--config-file"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    eprintln!(
+        "pilot: {} rendered user-data documents valid for cloud-init",
+        files.len()
+    );
+}
+
+const PARAMS: &str = r#"
+import json, os, sys, htcondor2, classad2
+out = []
+for path in sys.argv[1:]:
+    os.environ["CONDOR_CONFIG"] = path
+    htcondor2.reload_config()
+    p = htcondor2.param
+    keys = ["CONDOR_HOST", "COLLECTOR_HOST", "DAEMON_LIST", "STARTD_ATTRS", "MASTER_ATTRS", "START", "CloudNode",
+            "CloudSite", "CloudProvider", "CloudFlavor", "CloudburstNodeId", "CloudburstGroup", "HAS_CVMFS",
+            "NUM_CPUS", "MEMORY", "SLOT_TYPE_1_PARTITIONABLE", "STARTD_NOCLAIM_SHUTDOWN", "MASTER.DAEMON_SHUTDOWN",
+            "SEC_DEFAULT_AUTHENTICATION_METHODS", "SEC_DEFAULT_ENCRYPTION", "CCB_ADDRESS", "TCP_FORWARDING_HOST",
+            "ALLOW_ADMINISTRATOR", "FILESYSTEM_DOMAIN", "JOB_TRANSFORM_NAMES", "JOB_TRANSFORM_CloudburstMark",
+            "JOB_TRANSFORM_CloudburstRequire", "COLLECTOR_REQUIREMENTS", "COLLECTOR.ALLOW_ADVERTISE_STARTD",
+            "COLLECTOR.ALLOW_ADVERTISE_MASTER", "JOB_ROUTER_ROUTE_NAMES", "JOB_ROUTER_ROUTE_Cloud"]
+    # Some knobs come back typed (NUM_CPUS as int): compare as text.
+    vals = {k: (None if p.get(k) is None else str(p.get(k))) for k in keys}
+    # Expressions HTCondor will evaluate must parse as ClassAds.
+    for k in ["START", "MASTER.DAEMON_SHUTDOWN", "COLLECTOR_REQUIREMENTS"]:
+        if vals[k] is not None:
+            classad2.ExprTree(vals[k])
+    out.append(vals)
+print(json.dumps(out))
+"#;
+
+#[test]
+fn the_rendered_condor_config_reads_as_intended_in_htcondor() {
+    let Some(_) = support::python() else {
+        support::skip("a Python with PyPI htcondor");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token = Secret::new(TOKEN.into());
+    let cases = [
+        (
+            "plain",
+            config(false, false, &[]),
+            "aws",
+            "c7i.2xlarge",
+            None,
+        ),
+        (
+            "ccb-mesos",
+            config(true, false, &[MESOS]),
+            "aws",
+            "c7i.2xlarge",
+            None,
+        ),
+        (
+            "group",
+            config(false, false, &[]),
+            "jetstream2",
+            "m3.medium",
+            Some("lhcb"),
+        ),
+    ];
+    let mut paths = Vec::new();
+    for (name, cfg, site, flavor, group) in &cases {
+        let text = condor_config(&spec(cfg, site, flavor, *group, &token)).unwrap();
+        let p = dir.path().join(format!("{name}.conf"));
+        std::fs::write(&p, text).unwrap();
+        paths.push(p);
+    }
+    let refs: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+    let v = py(PARAMS, &refs);
+    let plain = &v[0];
+    assert_eq!(plain["CONDOR_HOST"], "cm.example.edu");
+    assert_eq!(plain["COLLECTOR_HOST"], "cm.example.edu:9618");
+    assert_eq!(plain["DAEMON_LIST"], "MASTER, STARTD");
+    assert_eq!(plain["CloudNode"], "True");
+    assert_eq!(plain["CloudSite"], "\"aws\"");
+    assert_eq!(plain["CloudProvider"], "\"ec2\"");
+    assert_eq!(plain["CloudFlavor"], "\"c7i.2xlarge\"");
+    assert_eq!(plain["CloudburstNodeId"], "\"n-0042\"");
+    assert_eq!(plain["HAS_CVMFS"], "true");
+    let attrs: Vec<&str> = plain["STARTD_ATTRS"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    for a in [
+        "CloudNode",
+        "CloudSite",
+        "CloudProvider",
+        "CloudFlavor",
+        "CloudInstanceID",
+        "CloudburstNodeId",
+        "HAS_CVMFS",
+    ] {
+        assert!(attrs.contains(&a), "STARTD_ATTRS lacks {a}: {attrs:?}");
+    }
+    assert!(plain["MASTER_ATTRS"]
+        .as_str()
+        .unwrap()
+        .contains("CloudNode"));
+    assert_eq!(plain["START"], "(TARGET.WantCloud =?= true)");
+    assert_eq!(
+        (plain["NUM_CPUS"].as_str(), plain["MEMORY"].as_str()),
+        (Some("8"), Some("16384"))
+    );
+    assert_eq!(plain["SLOT_TYPE_1_PARTITIONABLE"], "True");
+    assert_eq!(
+        plain["STARTD_NOCLAIM_SHUTDOWN"], "1800",
+        "2 x idle_timeout (10 m default) + 10 m"
+    );
+    assert!(plain["MASTER.DAEMON_SHUTDOWN"]
+        .as_str()
+        .unwrap()
+        .contains("STARTD_StartTime =?= 0"));
+    assert_eq!(plain["SEC_DEFAULT_AUTHENTICATION_METHODS"], "FS, IDTOKENS");
+    assert_eq!(plain["SEC_DEFAULT_ENCRYPTION"], "REQUIRED");
+    assert_eq!(plain["FILESYSTEM_DOMAIN"], "aws.cloudburst");
+    assert!(plain["CCB_ADDRESS"].is_null(), "no CCB unless asked");
+    assert_eq!(
+        plain["ALLOW_ADMINISTRATOR"],
+        "condor@*/cm.example.edu, root@localhost, condor@localhost"
+    );
+
+    let ccb = &v[1];
+    assert_eq!(ccb["CCB_ADDRESS"], "cm.example.edu:9618");
+    assert_eq!(ccb["TCP_FORWARDING_HOST"], "gw.example.edu");
+    // Mesos gets its share; condor the rest.
+    assert_eq!(
+        (ccb["NUM_CPUS"].as_str(), ccb["MEMORY"].as_str()),
+        (Some("6"), Some("12288"))
+    );
+
+    let group = &v[2];
+    assert_eq!(group["CloudburstGroup"], "\"lhcb\"");
+    assert_eq!(
+        group["START"],
+        "true && (TARGET.CloudburstToken =?= \"lhcb-burst\")"
+    );
+    assert_eq!(group["CloudProvider"], "\"openstack\"");
+}
+
+#[test]
+fn the_condor_config_files_read_as_intended_in_htcondor() {
+    let Some(_) = support::python() else {
+        support::skip("a Python with PyPI htcondor");
+        return;
+    };
+    let root = support::repo();
+    let files = [
+        root.join("condor-config/50-cloudburst-central-manager.conf"),
+        root.join("condor-config/50-cloudburst-schedd.conf"),
+        root.join("condor-config/50-cloudburst-pilot.conf"),
+        root.join("jobmanager/htcondor-ce/50-cloudburst-route.conf"),
+    ];
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let v = py(PARAMS, &refs);
+    let (cm, schedd, pilot, ce) = (&v[0], &v[1], &v[2], &v[3]);
+
+    let req = cm["COLLECTOR_REQUIREMENTS"].as_str().unwrap();
+    assert!(
+        req.contains("AuthenticatedIdentity =?= \"cloudburst-pilot@"),
+        "{req}"
+    );
+    for k in [
+        "COLLECTOR.ALLOW_ADVERTISE_STARTD",
+        "COLLECTOR.ALLOW_ADVERTISE_MASTER",
+    ] {
+        let allow = cm[k].as_str().unwrap();
+        assert!(
+            allow.contains("cloudburst-pilot@") && allow.ends_with("/*"),
+            "{k} = {allow}"
+        );
+    }
+    assert!(cm["SEC_DEFAULT_AUTHENTICATION_METHODS"]
+        .as_str()
+        .unwrap()
+        .contains("IDTOKENS"));
+
+    // Transforms: `param` expands $(MY.Requirements) to nothing, so the
+    // structure is checked, not the expanded text.
+    let names: Vec<&str> = schedd["JOB_TRANSFORM_NAMES"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(names, ["CloudburstMark", "CloudburstRequire"]);
+    let mark = schedd["JOB_TRANSFORM_CloudburstMark"].as_str().unwrap();
+    assert!(
+        mark.contains("REQUIREMENTS") && mark.contains("SET WantCloud true"),
+        "{mark}"
+    );
+    let require = schedd["JOB_TRANSFORM_CloudburstRequire"].as_str().unwrap();
+    assert!(
+        require.contains("SET Requirements") && require.contains("(TARGET.CloudNode =?= True)"),
+        "{require}"
+    );
+
+    assert_eq!(pilot["DAEMON_LIST"], "MASTER, STARTD");
+    assert_eq!(pilot["CloudNode"], "True");
+    assert_eq!(pilot["START"], "False");
+    assert_eq!(pilot["SEC_DEFAULT_AUTHENTICATION_METHODS"], "FS, IDTOKENS");
+
+    assert_eq!(
+        ce["JOB_ROUTER_ROUTE_NAMES"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .next(),
+        Some("Cloud")
+    );
+    let route = ce["JOB_ROUTER_ROUTE_Cloud"].as_str().unwrap();
+    for line in [
+        "UNIVERSE VANILLA",
+        "SET WantCloud true",
+        "SET Requirements (TARGET.CloudNode =?= True)",
+    ] {
+        assert!(
+            route.lines().any(|l| l.trim() == line),
+            "route lacks {line:?}:\n{route}"
+        );
+    }
+    assert!(route.contains("REQUIREMENTS (queue =?= \"cloud\")"));
+}
+
+#[test]
+fn the_gram_module_compiles_and_writes_a_cloud_submit_description() {
+    if !have("perl") {
+        support::skip("perl");
+        return;
+    }
+    let root = support::repo();
+    let lib = tempfile::tempdir().unwrap();
+    let module_dir = lib.path().join("Globus/GRAM/JobManager");
+    std::fs::create_dir_all(&module_dir).unwrap();
+    std::fs::copy(
+        root.join("jobmanager/gram/cloud.pm"),
+        module_dir.join("cloud.pm"),
+    )
+    .unwrap();
+    let stubs = root.join("tests/gram");
+    let inc = |c: &mut Command| {
+        c.arg(format!("-I{}", stubs.display()))
+            .arg(format!("-I{}", lib.path().display()));
+    };
+    let mut c = Command::new("perl");
+    inc(&mut c);
+    let out = c
+        .arg("-c")
+        .arg(module_dir.join("cloud.pm"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "perl -c: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // condor_submit stand-in: keeps the description, answers as the real
+    // one does ("N job(s) submitted to cluster C.").
+    let work = tempfile::tempdir().unwrap();
+    let fake = work.path().join("condor_submit");
+    std::fs::write(&fake, "#!/bin/sh\ncp \"$1\" \"$(dirname \"$1\")/seen.submit\"\necho 'Submitting job(s).'\necho '1 job(s) submitted to cluster 42.'\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = work.path().join("globus-cloud.conf");
+    std::fs::write(&conf, format!("condor_submit=\"{}\"\n", fake.display())).unwrap();
+    let job = work.path().join("job");
+    std::fs::create_dir(&job).unwrap();
+    let mut c = Command::new("perl");
+    inc(&mut c);
+    let out = c
+        .env("GLOBUS_CLOUD_CONF", &conf)
+        .arg(stubs.join("submit_test.pl"))
+        .arg(&job)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("JOB_ID=42.0") && text.contains("JOB_STATE=PENDING"),
+        "{text}"
+    );
+    assert!(text.contains("NO_EXECUTABLE=RSL_EXECUTABLE"), "{text}");
+
+    // The description, read by HTCondor's own submit parser.
+    let Some(_) = support::python() else { return };
+    let v = py(
+        r#"
+import json, sys, htcondor2
+s = htcondor2.Submit(open(sys.argv[1]).read())
+print(json.dumps({k: s.get(k) for k in ["universe", "executable", "arguments", "environment", "request_cpus",
+                                         "request_memory", "+WantCloud", "MY.WantCloud", "requirements", "periodic_remove"]}))
+"#,
+        &[&job.join("seen.submit")],
+    );
+    assert_eq!(v["universe"], "vanilla");
+    assert_eq!(v["executable"], "/bin/cmsRun");
+    assert_eq!(v["request_cpus"], "4");
+    assert_eq!(v["request_memory"], "8000");
+    let want_cloud = v["MY.WantCloud"].as_str().or(v["+WantCloud"].as_str());
+    assert_eq!(want_cloud, Some("True"), "{v}");
+    assert_eq!(v["requirements"], "(TARGET.CloudNode =?= True)");
+    assert_eq!(v["arguments"], "\"-j FrameworkJobReport.xml 'it''s here'\"");
+    assert!(v["periodic_remove"].as_str().unwrap().contains("7200"));
+}
+
+#[test]
+fn the_image_recipe_passes_shellcheck() {
+    if !have("shellcheck") {
+        support::skip("shellcheck (Debian package)");
+        return;
+    }
+    let root = support::repo();
+    let out = Command::new("shellcheck")
+        .arg("-x")
+        .arg(root.join("images/build-pilot-image.sh"))
+        .arg(root.join("tests/run.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn render_pilot_never_prints_the_token_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, format!("{BASE}\n{CVMFS}")).unwrap();
+    let tok = dir.path().join("token");
+    std::fs::write(&tok, format!("{TOKEN}\n")).unwrap();
+    let bin = env!("CARGO_BIN_EXE_cloudburst");
+    let run = |extra: &[&str]| {
+        Command::new(bin)
+            .args(["render-pilot", "--config"])
+            .arg(&cfg)
+            .args(["--site", "aws", "--flavor", "c7i.2xlarge", "--token-file"])
+            .arg(&tok)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with("#cloud-config"));
+    assert!(
+        !text.contains("SECRET-SIGNATURE")
+            && !String::from_utf8_lossy(&out.stderr).contains("SECRET-SIGNATURE")
+    );
+    assert!(text.contains("<redacted"));
+    let shown = run(&["--show-secrets"]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(TOKEN));
+    // A wrong site is a clear error, not a panic.
+    let bad = Command::new(bin)
+        .args(["render-pilot", "--config"])
+        .arg(&cfg)
+        .args(["--site", "nowhere", "--flavor", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no site named \"nowhere\""));
+}
