@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the map of modules and the invariants.
 
+pub mod agent;
 pub mod classad;
 pub mod cli;
 pub mod cloud;

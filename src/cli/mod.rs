@@ -121,6 +121,27 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run the agent: watch the queue, launch, drain and terminate nodes
+    /// (systemd runs this; SIGHUP or a change of the file reloads the
+    /// config, SIGTERM stops it and leaves the nodes running)
+    Agent {
+        /// Configuration file
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Run one cycle and exit
+        #[arg(long)]
+        once: bool,
+    },
+    /// Show sites, nodes by state, demand, unmatched jobs and spend
+    /// (works while the agent runs)
+    Status {
+        /// Configuration file
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Print JSON instead of the tables
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the user-data (#cloud-config) a node of this site and
     /// flavour boots with; the node's token is redacted unless
     /// --show-secrets
@@ -353,6 +374,22 @@ fn run_command(command: Command) -> Result<ExitCode> {
         Command::Plan { snapshot, config } => {
             let config = load_config(config.as_deref())?;
             snapshot_cmd::replay(&config, &snapshot, io::stdout().lock())?;
+        }
+        Command::Agent { config, once } => {
+            crate::agent::run(&config, crate::agent::Options { once })?;
+        }
+        Command::Status { config, json } => {
+            let cfg = load_config(Some(&config))?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let st = crate::agent::status::gather(&cfg, now)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+            } else {
+                print!("{}", crate::agent::status::render(&st, &cfg));
+            }
         }
         Command::RenderPilot {
             config,

@@ -1,0 +1,314 @@
+//! `cloudburst agent`: the imperative shell around `cycle::Agent`.
+//!
+//! One thread runs the cycles; everything else only wakes it, through one
+//! channel: the interval, a change of the schedd's job log (a new cloud
+//! job is seen at once), a change of the config file, and SIGHUP, SIGTERM
+//! and SIGINT (blocked in every thread and read by one `sigwait` thread,
+//! so no handler runs inside a cloud call). A cycle in progress always
+//! finishes: its intents are journaled before and after each call, so
+//! even a kill -9 leaves nothing the next start cannot reconcile.
+//!
+//! A lock file beside the registry keeps two agents off one registry. A
+//! reloaded config that fails validation is logged and ignored; the old
+//! one keeps running. Under systemd (`Type=notify`) the agent reports
+//! READY, RELOADING, STOPPING and WATCHDOG on `$NOTIFY_SOCKET`.
+//!
+//! After every cycle `status.json` (beside the registry) holds what the
+//! cycle saw and did, for `cloudburst status` while the agent runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context, Result};
+
+use crate::cloud::clouds::{connect, Clouds};
+use crate::cloud::retry::Backoff;
+use crate::condor::client::Live;
+use crate::condor::presence::Presence;
+use crate::condor::Condor;
+use crate::config::Config;
+use crate::cycle::Agent;
+use crate::pilot::ConfiguredPilot;
+use crate::registry::Registry;
+use crate::secret::Secret;
+
+mod lock;
+mod notify_socket;
+pub mod status;
+
+use lock::Lock;
+
+/// Why the loop woke.
+#[derive(Debug)]
+enum Wake {
+    JobLog,
+    ConfigChanged,
+    Hup,
+    Term(&'static str),
+}
+
+pub struct Options {
+    /// Run one cycle and exit (tests, cron-style use).
+    pub once: bool,
+}
+
+/// Logs one line to stderr (journald under systemd): `key=value` pairs
+/// after the message. Never given a secret: those are `Secret`s.
+pub fn log(level: &str, msg: &str, fields: &[(&str, &dyn std::fmt::Display)]) {
+    let mut line = format!("level={level} msg={msg:?}");
+    for (k, v) in fields {
+        line.push_str(&format!(" {k}={:?}", v.to_string()));
+    }
+    eprintln!("{line}");
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn load(path: &Path) -> Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(crate::config::parse(&path.display().to_string(), &text)?)
+}
+
+/// Blocks the signals the loop handles in this thread (and every thread
+/// spawned after) and reads them in one thread of its own.
+fn signals(tx: mpsc::Sender<Wake>) -> Result<()> {
+    // SAFETY: plain libc calls on a local sigset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(anyhow!("cannot block signals"));
+        }
+        std::thread::spawn(move || loop {
+            let mut sig: libc::c_int = 0;
+            if libc::sigwait(&set, &mut sig) != 0 {
+                continue;
+            }
+            let w = match sig {
+                libc::SIGHUP => Wake::Hup,
+                libc::SIGINT => Wake::Term("SIGINT"),
+                _ => Wake::Term("SIGTERM"),
+            };
+            if tx.send(w).is_err() {
+                return;
+            }
+        });
+    }
+    Ok(())
+}
+
+pub fn run(config_path: &Path, opts: Options) -> Result<()> {
+    let (tx, rx) = mpsc::channel::<Wake>();
+    signals(tx.clone())?;
+    let mut config = load(config_path)?;
+    let registry_path = config.agent.registry.clone();
+    let _lock = Lock::acquire(&registry_path.with_extension("lock"))?;
+    let mut registry = Registry::open(&registry_path)?;
+    let mut clouds = Clouds::new(connect(&config)?, Backoff::default(), now() as u64);
+    let mut presence: Option<Presence> = None;
+    let status_path = status::path(&registry_path);
+
+    // Wake-ups from the config file and the job log.
+    let t = tx.clone();
+    let _config_watch = crate::condor::joblog_tail::watch(config_path, move || {
+        let _ = t.send(Wake::ConfigChanged);
+    })
+    .map_err(|e| {
+        log(
+            "warn",
+            "cannot watch the config file; reload with SIGHUP",
+            &[("error", &e)],
+        )
+    })
+    .ok();
+    let mut _joblog_watch = watch_joblog(&config, &tx);
+
+    let notify = notify_socket::NotifySocket::from_env();
+    let watchdog = notify_socket::watchdog_interval();
+    log(
+        "info",
+        "agent started",
+        &[
+            ("config", &config_path.display()),
+            ("registry", &registry_path.display()),
+        ],
+    );
+    let mut ready = false;
+    let mut cycles = 0u64;
+    loop {
+        let started = Instant::now();
+        let t = now();
+        match one_cycle(&config, &mut registry, &mut clouds, &mut presence, t) {
+            Ok(report) => {
+                cycles += 1;
+                let ms = started.elapsed().as_millis();
+                log(
+                    "info",
+                    "cycle done",
+                    &[
+                        ("cycle", &cycles),
+                        ("ms", &ms),
+                        ("idle_jobs", &report.idle_jobs),
+                        ("actions", &report.done.len()),
+                    ],
+                );
+                for d in &report.done {
+                    log(
+                        "info",
+                        "action",
+                        &[
+                            ("action", &d.action),
+                            ("reason", &d.action.reason()),
+                            ("node", &d.node.as_deref().unwrap_or("-")),
+                            ("outcome", &d.outcome),
+                        ],
+                    );
+                }
+                for n in &report.notes {
+                    log("info", "note", &[("note", n)]);
+                }
+                if let Err(e) = status::write(&status_path, config_path, &report, ms) {
+                    log("warn", "cannot write status.json", &[("error", &e)]);
+                }
+            }
+            // The next cycle starts from the registry again.
+            Err(e) => log("error", "cycle failed", &[("error", &format!("{e:#}"))]),
+        }
+        if !ready {
+            notify.send("READY=1\nSTATUS=running");
+            ready = true;
+        }
+        if opts.once {
+            return Ok(());
+        }
+        // Wait for the interval, a wake-up or a signal.
+        let mut deadline = started + config.timers.cycle;
+        loop {
+            let now_i = Instant::now();
+            if now_i >= deadline {
+                break;
+            }
+            let wait = (deadline - now_i).min(watchdog.unwrap_or(Duration::MAX));
+            notify.send("WATCHDOG=1");
+            match rx.recv_timeout(wait) {
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+                Ok(Wake::Term(sig)) => {
+                    notify.send("STOPPING=1");
+                    log(
+                        "info",
+                        "stopping; nodes keep running and are reconciled at the next start",
+                        &[("signal", &sig)],
+                    );
+                    return Ok(());
+                }
+                Ok(Wake::JobLog) => {
+                    // A new job: cycle soon, but not more than once a second.
+                    deadline = deadline.min(started + Duration::from_secs(1));
+                }
+                Ok(w @ (Wake::Hup | Wake::ConfigChanged)) => {
+                    notify.send("RELOADING=1");
+                    match load(config_path)
+                        .and_then(|c| connect(&c).map(|p| (c, p)).map_err(|e| anyhow!("{e}")))
+                    {
+                        Ok((c, providers)) => {
+                            clouds = Clouds::new(providers, Backoff::default(), now() as u64);
+                            _joblog_watch = watch_joblog(&c, &tx);
+                            config = c;
+                            log("info", "config reloaded", &[("why", &format!("{w:?}"))]);
+                        }
+                        Err(e) => log(
+                            "error",
+                            "new config rejected; the old one keeps running",
+                            &[("error", &format!("{e:#}"))],
+                        ),
+                    }
+                    notify.send("READY=1\nSTATUS=running");
+                }
+            }
+        }
+    }
+}
+
+fn watch_joblog(config: &Config, tx: &mpsc::Sender<Wake>) -> Option<notify::RecommendedWatcher> {
+    let path: PathBuf = config.pool.job_log.clone()?;
+    let t = tx.clone();
+    crate::condor::joblog_tail::watch(&path, move || {
+        let _ = t.send(Wake::JobLog);
+    })
+    .map_err(|e| {
+        log(
+            "warn",
+            "cannot watch the job log; polling only",
+            &[("path", &path.display()), ("error", &e)],
+        )
+    })
+    .ok()
+}
+
+fn one_cycle(
+    config: &Config,
+    registry: &mut Registry,
+    clouds: &mut Clouds,
+    presence: &mut Option<Presence>,
+    now: i64,
+) -> Result<crate::cycle::Report> {
+    let runner = Live;
+    let mut condor = Condor::new(config, &runner);
+    let token_condor = Condor::new(config, &runner);
+    let identity = match &config.pilot.trust_domain {
+        Some(d) => format!("{}@{d}", config.pilot.token_identity),
+        None => config.pilot.token_identity.clone(),
+    };
+    let lifetime = (config.timers.max_lifetime + config.timers.drain_grace).as_secs();
+    let ca_pem = match &config.pilot.ca_certificate {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading pilot.ca_certificate {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let pilot = ConfiguredPilot {
+        config: config.clone(),
+        ca_pem,
+        token: |_: &crate::lifecycle::Node| -> std::result::Result<Secret, String> {
+            token_condor.token(&identity, lifetime, None)
+        },
+    };
+    let mut agent = Agent::new(
+        config,
+        registry,
+        Box::new(|node: &str| format!("cb-{node}-{:x}", rand_u64())),
+    );
+    if let Some(p) = presence.take() {
+        agent.presence = p;
+    }
+    let result = agent.cycle(&mut condor, clouds, &pilot, now);
+    *presence = Some(std::mem::replace(&mut agent.presence, Presence::new(0)));
+    Ok(result?)
+}
+
+/// 64 random bits from the kernel (launch tokens must not repeat across
+/// restarts).
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom into a local buffer of the given length.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != 8 {
+        return SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+    }
+    u64::from_le_bytes(b)
+}

@@ -1,0 +1,248 @@
+//! The agent as a process: the real binary with a real config file, the
+//! condor stand-in (tests/standin/) and a script-provider cloud
+//! (tests/standin/fake_cloud.py). Synchronised on the agent's own log
+//! lines, never on sleeps.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use support::standin::StandIn;
+
+struct Agent {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Agent {
+    fn start(config: &Path) -> Agent {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudburst"))
+            .args(["agent", "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    return;
+                }
+            }
+        });
+        Agent {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next log line containing `text` (a generous deadline: a stuck
+    /// agent fails the test instead of hanging it).
+    fn wait_for(&mut self, text: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(text) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "no log line with {text:?}; the agent said:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn write_config(dir: &Path, s: &StandIn, cycle: &str, extra: &str) -> PathBuf {
+    let cloud = support::repo().join("tests/standin/fake_cloud.py");
+    let state = dir.join("cloud.json");
+    let text = format!(
+        r#"
+[pool]
+name = "agenttest"
+[condor]
+bin_dir = "{bin}"
+timeout = "20s"
+[timers]
+cycle = "{cycle}"
+[agent]
+registry = "{dir}/state/registry.db"
+[pilot]
+central_manager = "cm.example.edu"
+[[sites]]
+name = "lab"
+provider = "script"
+image = "pilot"
+[sites.script]
+launch = ["python3", "{cloud}", "{state}"]
+list = ["python3", "{cloud}", "{state}"]
+terminate = ["python3", "{cloud}", "{state}"]
+[[sites.flavors]]
+name = "m1.large"
+cpus = 4
+memory_mb = 8192
+disk_gb = 40
+price_per_hour = 0.2
+{extra}
+"#,
+        bin = s.bin.display(),
+        dir = dir.display(),
+        cloud = cloud.display(),
+        state = state.display(),
+    );
+    let path = dir.join("cloudburst.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn cloud_instances(dir: &Path) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = std::fs::read(dir.join("cloud.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    v["instances"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn one_cycle_launches_for_the_idle_cloud_job_and_status_shows_it() {
+    let Some(s) = StandIn::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &s, "60s", "");
+    let out = Command::new(env!("CARGO_BIN_EXE_cloudburst"))
+        .args(["agent", "--once", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("msg=\"cycle done\""), "{log}");
+    // The capture has one idle job with WantCloud = true: one launch.
+    let inst = cloud_instances(dir.path());
+    assert_eq!(inst.len(), 1, "{log}");
+    assert!(
+        inst[0]["user_data_bytes"].as_u64().unwrap() > 1000,
+        "the pilot's user-data was sent"
+    );
+    // The token the stand-in minted never reaches the log.
+    assert!(!log.contains("eyJ"), "a token in the log:\n{log}");
+
+    let st = Command::new(env!("CARGO_BIN_EXE_cloudburst"))
+        .args(["status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert!(text.contains("cloudburst status: pool agenttest"), "{text}");
+    assert!(
+        text.lines().any(
+            |l| l.split_whitespace().collect::<Vec<_>>() == ["lab", "script", "1", "4", "0.20"]
+        ),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().take(2).collect::<Vec<_>>() == ["booting", "1"]),
+        "{text}"
+    );
+    assert!(text.contains("DEMAND: 1 idle cloud jobs"), "{text}");
+    assert!(text.contains("SPEND:"), "{text}");
+    eprintln!("agent: status after one cycle:\n{text}");
+    let js = Command::new(env!("CARGO_BIN_EXE_cloudburst"))
+        .args(["status", "--json", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&js.stdout).unwrap();
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_second_agent_on_the_same_registry_is_refused() {
+    let Some(s) = StandIn::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &s, "1h", "");
+    let mut first = Agent::start(&cfg);
+    first.wait_for("cycle done");
+    let second = Command::new(env!("CARGO_BIN_EXE_cloudburst"))
+        .args(["agent", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("another cloudburst agent holds"), "{err}");
+    // The first is unharmed and stops cleanly on SIGTERM.
+    first.signal(libc::SIGTERM);
+    first.wait_for("stopping");
+    let status = first.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    // Stopping left the node running (it is reconciled at the next start).
+    assert!(cloud_instances(dir.path())
+        .iter()
+        .all(|i| i["state"] == "running"));
+}
+
+#[test]
+fn reload_rejects_a_bad_config_and_applies_a_good_one() {
+    let Some(s) = StandIn::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &s, "1h", "");
+    let mut agent = Agent::start(&cfg);
+    agent.wait_for("cycle done");
+
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, good.replace("cpus = 4", "cpus = 0")).unwrap();
+    agent.signal(libc::SIGHUP);
+    let l = agent.wait_for("new config rejected");
+    assert!(l.contains("must be more than 0"), "{l}");
+
+    std::fs::write(
+        &cfg,
+        good.replace("price_per_hour = 0.2", "price_per_hour = 0.25"),
+    )
+    .unwrap();
+    agent.signal(libc::SIGHUP);
+    agent.wait_for("config reloaded");
+
+    agent.signal(libc::SIGINT);
+    agent.wait_for("stopping");
+    assert!(agent.child.wait().unwrap().success());
+}
+
+#[test]
+fn a_missing_config_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cloudburst"))
+        .args(["agent", "--config", "/nonexistent/cloudburst.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading /nonexistent/cloudburst.toml"));
+}
