@@ -39,14 +39,16 @@ if [ ! -x .venv-openstack/bin/keystone-manage ] || [ ! -x .venv-openstack/bin/gu
 fi
 .venv-openstack/bin/python -c 'import importlib.metadata as m; print("keystone", m.version("keystone"))'
 
-step "Debian tools: cloud-init (its schema validator) and shellcheck"
-if ! command -v cloud-init >/dev/null || ! command -v shellcheck >/dev/null; then
+step "Debian tools: cloud-init (its schema validator), shellcheck, rpm (rpmbuild)"
+debs="cloud-init shellcheck rpm"
+if ! command -v cloud-init >/dev/null || ! command -v shellcheck >/dev/null || ! command -v rpmbuild >/dev/null; then
     if [ "$(id -u)" -ne 0 ]; then
-        echo "tests/run.sh: cloud-init and shellcheck are missing; run as root or: apt-get install -y --no-install-recommends cloud-init shellcheck" >&2
+        echo "tests/run.sh: some of $debs are missing; run as root or: apt-get install -y --no-install-recommends $debs" >&2
         exit 2
     fi
-    apt-get install -y --no-install-recommends cloud-init shellcheck >/dev/null \
-        || { apt-get update -qq && apt-get install -y --no-install-recommends cloud-init shellcheck >/dev/null; }
+    # shellcheck disable=SC2086
+    apt-get install -y --no-install-recommends $debs >/dev/null \
+        || { apt-get update -qq && apt-get install -y --no-install-recommends $debs >/dev/null; }
 fi
 cloud-init --version 2>&1 | head -1
 
@@ -66,7 +68,7 @@ set +e
 cargo test --release -- --nocapture > target/test-output.txt 2>&1
 rc=$?
 set -e
-grep -E '^(test |generated|recorded|fixture|upstream|bounds|queue scale|job log|sim:|pilot:|test result|SKIPPED)' target/test-output.txt || true
+grep -E '^(test |generated|recorded|fixture|upstream|bounds|queue scale|job log|sim:|pilot:|packaging:|agent:|test result|SKIPPED)' target/test-output.txt || true
 if [ "$rc" -ne 0 ]; then
     echo "tests/run.sh: tests failed (full output in target/test-output.txt)" >&2
     grep -E -A 20 '^failures:|panicked' target/test-output.txt | head -80 >&2

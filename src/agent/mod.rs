@@ -282,7 +282,7 @@ fn one_cycle(
         config: config.clone(),
         ca_pem,
         token: |_: &crate::lifecycle::Node| -> std::result::Result<Secret, String> {
-            token_condor.token(&identity, lifetime, None)
+            token_condor.token(&identity, lifetime, config.pilot.token_key.as_deref())
         },
     };
     let mut agent = Agent::new(

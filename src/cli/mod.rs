@@ -5,6 +5,7 @@ pub mod bench;
 pub mod bench_plan;
 pub mod classad_cmd;
 pub mod demo;
+pub mod man;
 pub mod render_pilot;
 pub mod simulate;
 pub mod snapshot_cmd;
@@ -170,6 +171,9 @@ pub enum Command {
         #[arg(long)]
         condor_config: bool,
     },
+    /// Print the manual page (roff), generated from this definition
+    #[command(hide = true)]
+    Man,
     /// Validate a configuration file; errors name file:line:column
     CheckConfig {
         /// Configuration file
@@ -428,6 +432,7 @@ fn run_command(command: Command) -> Result<ExitCode> {
                 print!("{}", crate::pilot::redact(&text, &token));
             }
         }
+        Command::Man => print!("{}", man::page()),
         Command::CheckConfig { config } => {
             load_config(Some(&config))?;
             println!("{}: ok", config.display());

@@ -20,6 +20,11 @@ pub struct PilotConfig {
     /// -identity`); the central manager's config allows only it to
     /// advertise startds and masters.
     pub token_identity: String,
+    /// The signing key pilot tokens are made with (`condor_token_create
+    /// -key`): a key of their own in the central manager's
+    /// `passwords.d`, readable by the cloudburst user, so the agent needs
+    /// neither root nor the pool's own key. Default: the pool key.
+    pub token_key: Option<String>,
     /// Who may drain and turn off pilots (the identity cloudburst's
     /// `condor_drain` and `condor_off` authenticate as at the pilot).
     pub admin_identity: String,
@@ -50,6 +55,7 @@ impl Default for PilotConfig {
             central_manager: None,
             trust_domain: None,
             token_identity: "cloudburst-pilot".into(),
+            token_key: None,
             admin_identity: "condor".into(),
             ccb: false,
             tcp_forwarding_host: None,
