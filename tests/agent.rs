@@ -90,6 +90,7 @@ timeout = "20s"
 cycle = "{cycle}"
 [agent]
 registry = "{dir}/state/registry.db"
+listen = "127.0.0.1:0"
 [pilot]
 central_manager = "cm.example.edu"
 [[sites]]
@@ -245,4 +246,64 @@ fn a_missing_config_is_a_clear_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("reading /nonexistent/cloudburst.toml"));
+}
+
+/// GET over loopback: (status line, body).
+fn get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+#[test]
+fn metrics_and_the_status_page_are_served_on_loopback() {
+    let Some(s) = StandIn::new() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &s, "2s", "");
+    let mut agent = Agent::start(&cfg);
+    let l = agent.wait_for("serving /metrics");
+    let addr = l
+        .split("addr=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    agent.wait_for("cycle done");
+    agent.wait_for("cycle done");
+
+    let (st, m) = get(&addr, "/metrics");
+    assert!(st.contains("200"), "{st}");
+    for want in [
+        "cloudburst_nodes{site=\"lab\",state=\"booting\"} 1",
+        "cloudburst_launches_total{site=\"lab\",flavor=\"m1.large\"} 1",
+        "cloudburst_idle_cloud_jobs 1",
+        "cloudburst_cycles_total 2",
+        "# TYPE cloudburst_boot_to_join_seconds histogram",
+        "cloudburst_cost_per_hour 0.2",
+    ] {
+        assert!(m.contains(want), "no {want:?} in:\n{m}");
+    }
+    let (st, html) = get(&addr, "/");
+    assert!(st.contains("200"));
+    assert!(
+        html.contains("<svg") && html.matches("<polyline").count() == 3,
+        "{html}"
+    );
+    assert!(html.contains("cloudburst status: pool agenttest"));
+    let (st, _) = get(&addr, "/secret");
+    assert!(st.contains("404"));
+    std::fs::write(dir.path().join("status.html"), &html).unwrap();
+    agent.signal(libc::SIGTERM);
+    agent.wait_for("stopping");
 }

@@ -34,6 +34,7 @@ use crate::registry::Registry;
 use crate::secret::Secret;
 
 mod lock;
+pub mod metrics;
 mod notify_socket;
 pub mod status;
 
@@ -133,6 +134,27 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
     .ok();
     let mut _joblog_watch = watch_joblog(&config, &tx);
 
+    let pages = std::sync::Arc::new(std::sync::Mutex::new(metrics::Pages::default()));
+    let mut metrics = metrics::Metrics::default();
+    if !config.agent.listen.is_empty() {
+        match std::net::TcpListener::bind(&config.agent.listen) {
+            Ok(l) => {
+                let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                metrics::serve(l, pages.clone());
+                log(
+                    "info",
+                    "serving /metrics and the status page",
+                    &[("addr", &addr)],
+                );
+            }
+            Err(e) => log(
+                "warn",
+                "cannot listen; no metrics",
+                &[("addr", &config.agent.listen), ("error", &e)],
+            ),
+        }
+    }
+
     let notify = notify_socket::NotifySocket::from_env();
     let watchdog = notify_socket::watchdog_interval();
     log(
@@ -152,16 +174,6 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
             Ok(report) => {
                 cycles += 1;
                 let ms = started.elapsed().as_millis();
-                log(
-                    "info",
-                    "cycle done",
-                    &[
-                        ("cycle", &cycles),
-                        ("ms", &ms),
-                        ("idle_jobs", &report.idle_jobs),
-                        ("actions", &report.done.len()),
-                    ],
-                );
                 for d in &report.done {
                     log(
                         "info",
@@ -180,6 +192,32 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
                 if let Err(e) = status::write(&status_path, config_path, &report, ms) {
                     log("warn", "cannot write status.json", &[("error", &e)]);
                 }
+                match status::gather_from(&mut registry, &config, t) {
+                    Ok(st) => {
+                        let all = registry.nodes().unwrap_or_default();
+                        metrics.observe(&report, &all, started.elapsed().as_secs_f64());
+                        let text = status::render(&st, &config);
+                        let mut p = pages.lock().unwrap_or_else(|e| e.into_inner());
+                        p.metrics = metrics.render(&st, &config);
+                        p.html = metrics.page(&text);
+                    }
+                    Err(e) => log(
+                        "warn",
+                        "cannot read the registry for metrics",
+                        &[("error", &format!("{e:#}"))],
+                    ),
+                }
+                // Logged last: "cycle done" means status and metrics are current.
+                log(
+                    "info",
+                    "cycle done",
+                    &[
+                        ("cycle", &cycles),
+                        ("ms", &ms),
+                        ("idle_jobs", &report.idle_jobs),
+                        ("actions", &report.done.len()),
+                    ],
+                );
             }
             // The next cycle starts from the registry again.
             Err(e) => log("error", "cycle failed", &[("error", &format!("{e:#}"))]),

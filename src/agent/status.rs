@@ -73,8 +73,12 @@ pub struct Status {
 }
 
 pub fn gather(config: &Config, now: i64) -> Result<Status> {
+    let mut reg = Registry::open(&config.agent.registry)?;
+    gather_from(&mut reg, config, now)
+}
+
+pub fn gather_from(reg: &mut Registry, config: &Config, now: i64) -> Result<Status> {
     let reg_path = &config.agent.registry;
-    let mut reg = Registry::open(reg_path)?;
     let all = reg.nodes()?;
     let month = reg.month_spend(now)?;
     let last = std::fs::read(path(reg_path))

@@ -223,12 +223,16 @@ pub struct ReconcileConfig {
 pub struct AgentConfig {
     /// The registry database (created mode 0600).
     pub registry: PathBuf,
+    /// Where `/metrics` and the status page are served; `""` turns them
+    /// off. Loopback unless the admin opens it.
+    pub listen: String,
 }
 
 impl Default for AgentConfig {
     fn default() -> AgentConfig {
         AgentConfig {
             registry: PathBuf::from("/var/lib/cloudburst/registry.db"),
+            listen: "127.0.0.1:9754".into(),
         }
     }
 }
