@@ -183,6 +183,19 @@ fn one_cycle_launches_for_the_idle_cloud_job_and_status_shows_it() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&js.stdout).unwrap();
     assert_eq!(v["nodes"].as_array().unwrap().len(), 1);
+    let nodes = Command::new(env!("CARGO_BIN_EXE_cloudburst"))
+        .args(["nodes", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&nodes.stdout);
+    let row: Vec<&str> = text.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        (row[0], row[1], row[2], row[3]),
+        ("agenttest-000001", "lab", "m1.large", "booting"),
+        "{text}"
+    );
+    assert_eq!(row[6], "fc-0001");
 }
 
 #[test]

@@ -106,6 +106,25 @@ pub fn age(secs: i64) -> String {
     }
 }
 
+/// One line per live node.
+pub fn node_table(st: &Status) -> String {
+    let mut o = String::from("NODE                 SITE         FLAVOR         STATE        IN STATE  AGE       INSTANCE\n");
+    for n in &st.nodes {
+        let _ = writeln!(
+            o,
+            "{:<20} {:<12} {:<14} {:<12} {:>8}  {:<8}  {}",
+            n.id,
+            n.site,
+            n.flavor,
+            n.state.name(),
+            age(st.now - n.since),
+            age(st.now - n.created_at),
+            n.instance_id.as_deref().unwrap_or("-")
+        );
+    }
+    o
+}
+
 /// The table an admin reads.
 pub fn render(st: &Status, config: &Config) -> String {
     let mut o = String::new();

@@ -143,6 +143,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the live nodes: site, flavour, state, time in state, age,
+    /// instance (works while the agent runs)
+    Nodes {
+        /// Configuration file
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Print JSON instead of the table
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the user-data (#cloud-config) a node of this site and
     /// flavour boots with; the node's token is redacted unless
     /// --show-secrets
@@ -393,6 +403,19 @@ fn run_command(command: Command) -> Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&st)?);
             } else {
                 print!("{}", crate::agent::status::render(&st, &cfg));
+            }
+        }
+        Command::Nodes { config, json } => {
+            let cfg = load_config(Some(&config))?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            let st = crate::agent::status::gather(&cfg, now)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st.nodes)?);
+            } else {
+                print!("{}", crate::agent::status::node_table(&st));
             }
         }
         Command::RenderPilot {
