@@ -1,5 +1,9 @@
 //! `cloudburst agent`: the imperative shell around `cycle::Agent`.
 //!
+//! Each cycle observes the pool (condor tools, on a scoped thread) and
+//! the clouds (each provider's calls, with their own deadlines) at the
+//! same time, then runs the pure decision core on what came back.
+//!
 //! One thread runs the cycles; everything else only wakes it, through one
 //! channel: the interval, a change of the schedd's job log (a new cloud
 //! job is seen at once), a change of the config file, and SIGHUP, SIGTERM
@@ -24,14 +28,19 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::cloud::clouds::{connect, Clouds};
 use crate::cloud::retry::Backoff;
+use crate::cloud::{CloudError, Instance, Inventory, LaunchRequest};
 use crate::condor::client::Live;
+use crate::condor::commands::{CommandError, Outcome};
 use crate::condor::presence::Presence;
 use crate::condor::Condor;
+use crate::condor::{PoolSnapshot, Startd};
 use crate::config::Config;
-use crate::cycle::Agent;
+use crate::cycle::{Agent, CloudPort, CondorPort};
+use crate::observed::Observed;
 use crate::pilot::ConfiguredPilot;
 use crate::registry::Registry;
 use crate::secret::Secret;
+use std::collections::BTreeMap;
 
 mod lock;
 pub mod metrics;
@@ -302,7 +311,34 @@ fn one_cycle(
     now: i64,
 ) -> Result<crate::cycle::Report> {
     let runner = Live;
-    let mut condor = Condor::new(config, &runner);
+    let condor = Condor::new(config, &runner);
+    // Observe the pool and the clouds at the same time: each source has
+    // its own deadline (the condor timeout; a provider's call timeout and
+    // retry budget), so the slowest, not their sum, bounds the cycle.
+    let (snapshot, inventories) = std::thread::scope(|s| {
+        let pool = s.spawn(|| condor.snapshot(now));
+        let inventories: BTreeMap<String, Observed<Inventory>> = config
+            .sites
+            .iter()
+            .map(|site| {
+                let name = site.name.get_ref().clone();
+                let inv = clouds.inventory(&name);
+                (name, inv)
+            })
+            .collect();
+        match pool.join() {
+            Ok(snap) => (snap, inventories),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    let mut condor = Prefetched {
+        snapshot: Some(snapshot),
+        condor,
+    };
+    let mut clouds = PrefetchedClouds {
+        inventories,
+        clouds,
+    };
     let token_condor = Condor::new(config, &runner);
     let identity = match &config.pilot.trust_domain {
         Some(d) => format!("{}@{d}", config.pilot.token_identity),
@@ -331,9 +367,54 @@ fn one_cycle(
     if let Some(p) = presence.take() {
         agent.presence = p;
     }
-    let result = agent.cycle(&mut condor, clouds, &pilot, now);
+    let result = agent.cycle(&mut condor, &mut clouds, &pilot, now);
     *presence = Some(std::mem::replace(&mut agent.presence, Presence::new(0)));
     Ok(result?)
+}
+
+/// The condor port with this cycle's snapshot already taken.
+struct Prefetched<'r> {
+    snapshot: Option<PoolSnapshot>,
+    condor: Condor<'r>,
+}
+
+impl CondorPort for Prefetched<'_> {
+    fn snapshot(&mut self, now: i64) -> PoolSnapshot {
+        self.snapshot
+            .take()
+            .unwrap_or_else(|| self.condor.snapshot(now))
+    }
+    fn drain(
+        &mut self,
+        startd: &Startd,
+        reason: &str,
+    ) -> std::result::Result<Vec<Outcome>, CommandError> {
+        CondorPort::drain(&mut self.condor, startd, reason)
+    }
+    fn cancel_drain(&mut self, startd: &Startd) -> Vec<Outcome> {
+        CondorPort::cancel_drain(&mut self.condor, startd)
+    }
+}
+
+/// The cloud port with this cycle's inventories already taken.
+struct PrefetchedClouds<'c> {
+    inventories: BTreeMap<String, Observed<Inventory>>,
+    clouds: &'c mut Clouds,
+}
+
+impl CloudPort for PrefetchedClouds<'_> {
+    fn inventory(&mut self, site: &str) -> Observed<Inventory> {
+        match self.inventories.remove(site) {
+            Some(inv) => inv,
+            None => self.clouds.inventory(site),
+        }
+    }
+    fn launch(&mut self, req: &LaunchRequest) -> std::result::Result<Instance, CloudError> {
+        self.clouds.launch(req)
+    }
+    fn terminate(&mut self, site: &str, instance_id: &str) -> std::result::Result<(), CloudError> {
+        self.clouds.terminate(site, instance_id)
+    }
 }
 
 /// 64 random bits from the kernel (launch tokens must not repeat across
