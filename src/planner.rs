@@ -545,7 +545,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     let timers = &inputs.config.timers;
     let mut candidates: Vec<(i64, &Node, DrainCause)> = Vec::new();
     for &(i, n) in &nodes {
-        if n.state != State::Idle || used.contains(&i) {
+        if n.state != State::Idle || used.contains(&i) || n.drain_cause == Some(DrainCause::Admin) {
             continue;
         }
         // Unclaimed in *this* observation, or it is not touched.
@@ -572,6 +572,24 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             "removals capped: {cap} of {} idle nodes drained this cycle",
             candidates.len()
         ));
+    }
+    // Nodes an admin asked to drain (`cloudburst drain`): graceful, busy
+    // or not (running jobs finish; condor refuses if that is unsafe), and
+    // outside the removal cap, which guards against the agent's own
+    // mistakes, not the admin's decisions.
+    for &(_, n) in &nodes {
+        if n.drain_cause != Some(DrainCause::Admin) || !matches!(n.state, State::Idle | State::Busy)
+        {
+            continue;
+        }
+        if let Some(s) = startds.get(&n.id) {
+            plan.actions.push(Action::Drain {
+                node: n.id.clone(),
+                startd: s.name.clone(),
+                cause: DrainCause::Admin,
+                reason: "an admin asked for it (cloudburst drain)".into(),
+            });
+        }
     }
     for (idle_for, n, cause) in candidates.into_iter().take(cap) {
         let reason = match cause {
@@ -753,5 +771,85 @@ price_per_hour = 0.64
             assert!(out.actions.is_empty());
             assert_eq!(out.notes.len(), 1, "{:?}", out.notes);
         }
+    }
+
+    #[test]
+    fn an_admin_drain_is_planned_busy_or_idle_and_only_for_joined_nodes() {
+        use crate::condor::pool::{Activity, Startd};
+        let c = crate::config::parse("c.toml", CONFIG).unwrap();
+        let node = |id: &str, state: State, cause: Option<DrainCause>| Node {
+            id: id.into(),
+            site: "aws".into(),
+            flavor: "small".into(),
+            group: None,
+            token: format!("t-{id}"),
+            instance_id: Some(format!("i-{id}")),
+            state,
+            since: 99_000,
+            created_at: 99_000,
+            last_busy: Some(99_990),
+            startd: Some(format!("{id}@cloud")),
+            drain_cause: cause,
+            price_per_hour: 0.1,
+            spot: false,
+            ended_at: None,
+        };
+        let startd = |id: &str, claims: u32| Startd {
+            name: format!("{id}@cloud"),
+            slots: vec![format!("slot1@{id}@cloud")],
+            machine: None,
+            node_id: Some(id.into()),
+            instance_id: None,
+            site: Some("aws".into()),
+            provider: Some("ec2".into()),
+            flavor: Some("small".into()),
+            activity: if claims > 0 {
+                Activity::Busy
+            } else {
+                Activity::Idle
+            },
+            claims,
+            total_cpus: 2.0,
+            free_cpus: if claims > 0 { 0.0 } else { 2.0 },
+            total_memory: 8192,
+            free_memory: 8192,
+            free_disk: 1 << 20,
+            free_gpus: 0,
+            drain_reason: None,
+            retirement_time: None,
+            daemon_start: None,
+            last_heard: None,
+            identity: None,
+        };
+        let nodes = [
+            node("busy", State::Busy, Some(DrainCause::Admin)),
+            node("idle", State::Idle, Some(DrainCause::Admin)),
+            node("booting", State::Booting, Some(DrainCause::Admin)),
+            node("other", State::Idle, None),
+        ];
+        let mut pool = Pool::default();
+        for (id, claims) in [("busy", 1), ("idle", 0), ("other", 0)] {
+            pool.startds
+                .insert(format!("{id}@cloud"), startd(id, claims));
+        }
+        let p = run(&c, &[], &nodes, &pool);
+        let mut drained: Vec<(String, DrainCause)> = p
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Drain { node, cause, .. } => Some((node.clone(), *cause)),
+                _ => None,
+            })
+            .collect();
+        drained.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            drained,
+            [
+                ("busy".to_string(), DrainCause::Admin),
+                ("idle".to_string(), DrainCause::Admin)
+            ],
+            "{:?}",
+            p.actions
+        );
     }
 }

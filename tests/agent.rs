@@ -196,6 +196,29 @@ fn one_cycle_launches_for_the_idle_cloud_job_and_status_shows_it() {
         "{text}"
     );
     assert_eq!(row[6], "fc-0001");
+
+    // An admin's drain request is recorded for the next cycle; an unknown
+    // node is a clear error.
+    let drain = |node: &str| {
+        Command::new(env!("CARGO_BIN_EXE_cloudburst"))
+            .args(["drain", "--config"])
+            .arg(&cfg)
+            .arg(node)
+            .output()
+            .unwrap()
+    };
+    let ok = drain("agenttest-000001");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("will be drained at the agent's next cycle")
+    );
+    let bad = drain("nope");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no node \"nope\""));
 }
 
 #[test]

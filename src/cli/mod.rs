@@ -153,6 +153,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ask the agent to drain a node at its next cycle: gracefully
+    /// (running jobs finish, no new ones start), then terminate it
+    Drain {
+        /// Configuration file
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The node id (see `cloudburst nodes`)
+        node: String,
+    },
     /// Print the user-data (#cloud-config) a node of this site and
     /// flavour boots with; the node's token is redacted unless
     /// --show-secrets
@@ -404,6 +413,25 @@ fn run_command(command: Command) -> Result<ExitCode> {
             } else {
                 print!("{}", crate::agent::status::render(&st, &cfg));
             }
+        }
+        Command::Drain { config, node } => {
+            let cfg = load_config(Some(&config))?;
+            let mut reg = crate::registry::Registry::open(&cfg.agent.registry)?;
+            let n = reg.node(&node)?.ok_or_else(|| {
+                anyhow::anyhow!("no node {node:?} in {}", cfg.agent.registry.display())
+            })?;
+            use crate::lifecycle::State;
+            if !matches!(
+                n.state,
+                State::Idle | State::Busy | State::Booting | State::Requested
+            ) {
+                anyhow::bail!("node {node} is {}: nothing to drain", n.state.name());
+            }
+            reg.set_drain_cause(&node, Some(crate::lifecycle::DrainCause::Admin))?;
+            println!(
+                "{node} ({}) will be drained at the agent's next cycle: running jobs finish, then it is terminated",
+                n.state.name()
+            );
         }
         Command::Nodes { config, json } => {
             let cfg = load_config(Some(&config))?;
