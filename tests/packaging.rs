@@ -8,14 +8,6 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(
@@ -29,7 +21,7 @@ fn run(cmd: &mut Command) -> String {
 
 #[test]
 fn the_rpm_builds_with_the_right_files_modes_and_scriptlets() {
-    if !have("rpmbuild") {
+    if !support::have("rpmbuild") {
         support::skip("rpmbuild (Debian package rpm)");
         return;
     }
@@ -108,7 +100,7 @@ fn the_rpm_builds_with_the_right_files_modes_and_scriptlets() {
 
 #[test]
 fn the_unit_verifies_and_its_exposure_is_at_most_2() {
-    if !have("systemd-analyze") {
+    if !support::have("systemd-analyze") {
         support::skip("systemd-analyze");
         return;
     }

@@ -138,14 +138,6 @@ fn spec<'a>(
     }
 }
 
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 /// Runs a Python program with the repository's venv (htcondor2).
 fn py(program: &str, args: &[&Path]) -> Value {
     let python = support::python().expect("a Python with htcondor");
@@ -165,7 +157,7 @@ fn py(program: &str, args: &[&Path]) -> Value {
 
 #[test]
 fn every_rendered_user_data_passes_cloud_inits_schema() {
-    if !have("cloud-init") || !Path::new("/usr/bin/python3").exists() {
+    if !support::have("cloud-init") || !Path::new("/usr/bin/python3").exists() {
         support::skip("cloud-init (Debian package) for its schema validator");
         return;
     }
@@ -507,7 +499,7 @@ fn the_condor_config_files_read_as_intended_in_htcondor() {
 
 #[test]
 fn the_gram_module_compiles_and_writes_a_cloud_submit_description() {
-    if !have("perl") {
+    if !support::have("perl") {
         support::skip("perl");
         return;
     }
@@ -593,7 +585,7 @@ print(json.dumps({k: s.get(k) for k in ["universe", "executable", "arguments", "
 
 #[test]
 fn the_image_recipe_passes_shellcheck() {
-    if !have("shellcheck") {
+    if !support::have("shellcheck") {
         support::skip("shellcheck (Debian package)");
         return;
     }

@@ -403,11 +403,7 @@ fn run_command(command: Command) -> Result<ExitCode> {
         }
         Command::Status { config, json } => {
             let cfg = load_config(Some(&config))?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            let st = crate::agent::status::gather(&cfg, now)?;
+            let st = crate::agent::status::gather(&cfg, now_secs())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&st)?);
             } else {
@@ -435,11 +431,7 @@ fn run_command(command: Command) -> Result<ExitCode> {
         }
         Command::Nodes { config, json } => {
             let cfg = load_config(Some(&config))?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            let st = crate::agent::status::gather(&cfg, now)?;
+            let st = crate::agent::status::gather(&cfg, now_secs())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&st.nodes)?);
             } else {

@@ -47,3 +47,12 @@ pub fn skip(what: &str) {
     }
     eprintln!("SKIPPED: {what} not found (tests/run.sh installs it)");
 }
+
+/// Whether a program is on PATH.
+pub fn have(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
