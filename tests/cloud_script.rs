@@ -111,7 +111,9 @@ impl Drop for Containers<'_> {
 #[test]
 fn local_containers_launch_list_and_terminate() {
     if !can_unshare() {
-        support::skip("unshare with PID namespaces (root)");
+        // A permission of the machine (root, user namespaces), not a
+        // missing component: reported, never fatal.
+        eprintln!("SKIPPED: unshare with PID namespaces is not permitted here (needs root)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -42,13 +42,18 @@ fi
 step "Debian tools: cloud-init (its schema validator), shellcheck, rpm (rpmbuild)"
 debs="cloud-init shellcheck rpm"
 if ! command -v cloud-init >/dev/null || ! command -v shellcheck >/dev/null || ! command -v rpmbuild >/dev/null; then
+    as_root=()
     if [ "$(id -u)" -ne 0 ]; then
-        echo "tests/run.sh: some of $debs are missing; run as root or: apt-get install -y --no-install-recommends $debs" >&2
-        exit 2
+        if sudo -n true 2>/dev/null; then
+            as_root=(sudo -n)
+        else
+            echo "tests/run.sh: some of $debs are missing; run as root or: apt-get install -y --no-install-recommends $debs" >&2
+            exit 2
+        fi
     fi
     # shellcheck disable=SC2086
-    apt-get install -y --no-install-recommends $debs >/dev/null \
-        || { apt-get update -qq && apt-get install -y --no-install-recommends $debs >/dev/null; }
+    "${as_root[@]}" apt-get install -y --no-install-recommends $debs >/dev/null \
+        || { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" apt-get install -y --no-install-recommends $debs >/dev/null; }
 fi
 cloud-init --version 2>&1 | head -1
 
