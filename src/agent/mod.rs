@@ -73,7 +73,8 @@ pub fn log(level: &str, msg: &str, fields: &[(&str, &dyn std::fmt::Display)]) {
     eprintln!("{line}");
 }
 
-fn now() -> i64 {
+/// Seconds since the epoch: the shell's one reading of the wall clock.
+pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -281,13 +281,6 @@ pub enum ClassadCommand {
     },
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 pub fn run(cli: Cli) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let stats = cli.stats;
@@ -347,7 +340,7 @@ fn run_command(command: Command) -> Result<ExitCode> {
             classad_cmd::eval_cases(
                 BufReader::new(stdin.lock()),
                 io::stdout().lock(),
-                now.unwrap_or_else(now_secs),
+                now.unwrap_or_else(crate::agent::now),
             )?;
         }
         Command::Classad(ClassadCommand::Parse { file, from, to }) => {
@@ -392,7 +385,7 @@ fn run_command(command: Command) -> Result<ExitCode> {
         }
         Command::Snapshot { config, out } => {
             let config = load_config(config.as_deref())?;
-            snapshot_cmd::take(&config, &out, now_secs(), io::stdout().lock())?;
+            snapshot_cmd::take(&config, &out, crate::agent::now(), io::stdout().lock())?;
         }
         Command::Plan { snapshot, config } => {
             let config = load_config(config.as_deref())?;
@@ -403,7 +396,7 @@ fn run_command(command: Command) -> Result<ExitCode> {
         }
         Command::Status { config, json } => {
             let cfg = load_config(Some(&config))?;
-            let st = crate::agent::status::gather(&cfg, now_secs())?;
+            let st = crate::agent::status::gather(&cfg, crate::agent::now())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&st)?);
             } else {
@@ -431,7 +424,7 @@ fn run_command(command: Command) -> Result<ExitCode> {
         }
         Command::Nodes { config, json } => {
             let cfg = load_config(Some(&config))?;
-            let st = crate::agent::status::gather(&cfg, now_secs())?;
+            let st = crate::agent::status::gather(&cfg, crate::agent::now())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&st.nodes)?);
             } else {

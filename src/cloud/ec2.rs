@@ -70,10 +70,7 @@ pub struct Ec2Provider {
 impl Ec2Provider {
     pub fn new(site: &Site, pool: &str, opts: Ec2Options) -> Result<Ec2Provider, CloudError> {
         let cfg = site.ec2.clone().unwrap_or_default();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| invalid(format!("cannot start the EC2 client's runtime: {e}")))?;
+        let rt = super::runtime("EC2")?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::disabled())
             .timeout_config(

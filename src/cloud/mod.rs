@@ -172,3 +172,15 @@ impl InstanceState {
         })
     }
 }
+
+/// The current-thread runtime an API client runs its calls on (the cycle
+/// is synchronous; each provider blocks on its own calls).
+pub(crate) fn runtime(client: &str) -> Result<tokio::runtime::Runtime, CloudError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CloudError {
+            kind: ErrorKind::Invalid,
+            message: format!("cannot start the {client} client's runtime: {e}"),
+        })
+}

@@ -209,13 +209,8 @@ fn epoch_of(created: &str) -> Option<i64> {
         .split(':')
         .map(|x| x.split('.').next()?.parse::<i64>().ok());
     let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
+    let days =
+        crate::registry::days_from_civil(y, u32::try_from(m).ok()?, u32::try_from(day).ok()?);
     Some(days * 86400 + hh * 3600 + mm * 60 + ss)
 }
 
@@ -226,13 +221,7 @@ impl OpenstackProvider {
         opts: OpenstackOptions,
     ) -> Result<OpenstackProvider, CloudError> {
         let cfg = site.openstack.clone().unwrap_or_default();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| CloudError {
-                kind: ErrorKind::Invalid,
-                message: format!("cannot start the OpenStack client's runtime: {e}"),
-            })?;
+        let rt = super::runtime("OpenStack")?;
         let session = rt
             .block_on(async {
                 match &cfg.cloud {
