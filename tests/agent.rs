@@ -5,76 +5,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::Command;
 
+use support::agentproc::Agent;
 use support::standin::StandIn;
-
-struct Agent {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Agent {
-    fn start(config: &Path) -> Agent {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cloudburst"))
-            .args(["agent", "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    return;
-                }
-            }
-        });
-        Agent {
-            child,
-            lines: rx,
-            seen: Vec::new(),
-        }
-    }
-
-    /// The next log line containing `text` (a generous deadline: a stuck
-    /// agent fails the test instead of hanging it).
-    fn wait_for(&mut self, text: &str) -> String {
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(60)) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if l.contains(text) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!(
-                    "no log line with {text:?}; the agent said:\n{}",
-                    self.seen.join("\n")
-                ),
-            }
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn write_config(dir: &Path, s: &StandIn, cycle: &str, extra: &str) -> PathBuf {
     let cloud = support::repo().join("tests/standin/fake_cloud.py");

@@ -99,8 +99,21 @@ def render_json(ads):
     return "[\n" + "\n,\n".join(render_ad(a) for a in ads) + "\n]\n"
 
 
+def json_expr(v):
+    """Our model keeps expressions as "/Expr(...)/"; the JSON ClassAd
+    parser knows them only in condor's escaped form, "\\/Expr(...)\\/"."""
+    if isinstance(v, str) and v.startswith("/Expr(") and v.endswith(")/"):
+        return "\\/Expr(" + json.dumps(v[6:-2])[1:-1] + ")\\/"
+    return None
+
+
 def to_classad(ad):
-    return classad2.parseOne(json.dumps(ad), classad2.ParserType.JSON)
+    """The ad as a classad2.ClassAd, expressions as expressions."""
+    parts = []
+    for k, v in ad.items():
+        e = json_expr(v)
+        parts.append(json.dumps(k) + ": " + ('"' + e + '"' if e else json.dumps(v)))
+    return classad2.parseOne("{" + ", ".join(parts) + "}", classad2.ParserType.JSON)
 
 
 def matches(constraint, ad):

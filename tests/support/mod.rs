@@ -3,11 +3,13 @@
 
 #![allow(dead_code)]
 
+pub mod agentproc;
 pub mod casegen;
 pub mod faultproxy;
 pub mod moto;
 pub mod openstack;
 pub mod standin;
+pub mod world;
 
 use std::path::PathBuf;
 

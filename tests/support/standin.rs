@@ -74,6 +74,22 @@ impl StandIn {
         Some(s)
     }
 
+    /// A pool with one schedd (`e2e@submit`) and no jobs or startds: the
+    /// end-to-end tests fill it.
+    pub fn empty_pool() -> Option<StandIn> {
+        let s = StandIn::new()?;
+        s.edit(|v| {
+            v["schedds"] = json!({"e2e@submit": {
+                "up": true,
+                "machine": "submit",
+                "address": "<127.0.0.1:33333?addrs=127.0.0.1-33333&alias=submit>",
+                "jobs": []
+            }});
+            v["startds"] = json!({});
+        });
+        Some(s)
+    }
+
     /// The live pool as captured: schedd `alice@vm` with its 10 jobs, the
     /// local startd and the cloud pilot with their slot ads, the collector.
     fn seed(&self) -> Value {
@@ -129,6 +145,28 @@ impl StandIn {
         let mut v = self.read();
         f(&mut v);
         self.write(&v);
+    }
+
+    /// Edits the pool model holding the lock the stand-in's tools (and the
+    /// end-to-end world) take, so a concurrent command never loses the edit.
+    pub fn edit_locked<T>(&self, f: impl FnOnce(&mut Value) -> T) -> T {
+        use std::io::{Read, Seek, Write};
+        use std::os::fd::AsRawFd;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.state)
+            .unwrap();
+        assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+        let mut text = Vec::new();
+        file.read_to_end(&mut text).unwrap();
+        let mut v: Value = serde_json::from_slice(&text).unwrap();
+        let out = f(&mut v);
+        file.rewind().unwrap();
+        file.set_len(0).unwrap();
+        file.write_all(&serde_json::to_vec_pretty(&v).unwrap())
+            .unwrap();
+        out // the lock goes with the file
     }
 
     /// Injects a fault into every later run of `tool`.

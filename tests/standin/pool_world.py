@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""A TEST DOUBLE for the rest of the world the end-to-end tests need: the
+pilots booting, joining the pool and running jobs.
+
+It ticks in real time beside a running `cloudburst agent` and owns nothing
+the agent decides. Each tick, holding the condor stand-in's state lock
+(tests/standin/condor_standin.py):
+
+- reads this pool's instances from the EC2 API (moto, directly, never
+  through the test's fault proxy);
+- a running instance "boots": its user-data is read back from the EC2 API
+  (DescribeInstanceAttribute), parsed as the #cloud-config it is, and the
+  condor config it writes is read with HTCondor's own config reader
+  (htcondor2.param). The startd's slot ad is built from what that config
+  says (NUM_CPUS, MEMORY, START, every STARTD_ATTRS entry) on top of the
+  real captured cloud pilot's p-slot ad. A pilot whose user-data lacks the
+  condor config, the token file or the instance-id step, or names another
+  central manager, never joins (the reason is reported);
+- negotiates: idle jobs are matched to unclaimed room with classad2's
+  symmetric match (job Requirements against the slot, the slot's
+  Requirements = START && WithinResourceLimits against the job), as a
+  real negotiator would, and run for their `E2EDuration` seconds in
+  dynamic slots shaped like the captured one;
+- a job whose startd or instance vanished while it ran is a KILLED job
+  (the invariant the agent must never break); it goes back to idle, as
+  condor would requeue it.
+
+It writes a report (JSON, replaced atomically) each tick: instances seen,
+live, the most ever live at once, joins, refusals, jobs completed and
+killed. It is not HTCondor and is never installed: it lives only under
+tests/.
+
+Usage: pool_world.py CONFIG.json   (keys: state, endpoint, pool,
+central_manager, report, dir, live (the captures), tick, boot_seconds)
+"""
+
+import base64
+import copy
+import fcntl
+import gzip
+import json
+import os
+import sys
+import time
+
+import boto3
+import classad2
+import htcondor2
+import yaml
+
+from condor_standin import to_classad
+
+CONDOR_CONFIG = "/etc/condor/config.d/50-cloudburst.conf"
+TOKEN_FILE = "/etc/condor/tokens.d/cloudburst-pilot.token"
+
+
+def captured_slots(live):
+    with open(os.path.join(live, "condor_status.json")) as f:
+        slots = json.load(f)
+    pslot = next(s for s in slots if s["Name"] == "slot1@cloudpilot@vm")
+    dslot = next(s for s in slots if s["Name"] == "slot1_1@cloudpilot@vm")
+    return pslot, dslot
+
+
+def expr_or_literal(text):
+    """A config value as condor_status -json would print the attribute."""
+    try:
+        v = classad2.ExprTree(text).eval()
+    except Exception:
+        return "/Expr(" + text + ")/"
+    if isinstance(v, (bool, int, float, str)) and not isinstance(v, classad2.Value):
+        return v
+    return "/Expr(" + text + ")/"
+
+
+class World:
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.ec2 = boto3.client(
+            "ec2", endpoint_url=cfg["endpoint"], region_name="us-east-1",
+            aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.pslot, self.dslot = captured_slots(cfg["live"])
+        self.first_running = {}   # instance id -> when first seen running
+        self.nodes = {}           # instance id -> machine (joined)
+        self.refused = {}         # instance id -> why it never joined
+        self.seen = {}            # instance id -> instance type
+        self.max_live = 0
+        self.running = {}         # job id -> (machine, dslot name, ends at)
+        self.completed = []
+        self.killed = []
+        self.ec2_errors = 0
+        self.ticks = 0
+        self.live = 0
+
+    # -- the cloud side ---------------------------------------------------
+
+    def instances(self):
+        out = []
+        pages = self.ec2.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "tag:cloudburst:pool", "Values": [self.cfg["pool"]]}])
+        for page in pages:
+            for r in page["Reservations"]:
+                out.extend(r["Instances"])
+        return out
+
+    def user_data(self, iid):
+        a = self.ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")
+        raw = base64.b64decode(a.get("UserData", {}).get("Value", ""))
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        return raw.decode()
+
+    def boot(self, inst, now):
+        """The pilot's boot: its user-data to a startd ad, or why not."""
+        iid = inst["InstanceId"]
+        text = self.user_data(iid)
+        if not text.startswith("#cloud-config\n"):
+            return None, "user-data is not #cloud-config"
+        doc = yaml.safe_load(text)
+        files = {f["path"]: f.get("content", "") for f in doc.get("write_files", [])}
+        if CONDOR_CONFIG not in files:
+            return None, "no condor config in the user-data"
+        if not files.get(TOKEN_FILE, "").strip():
+            return None, "no pilot token: the collector would refuse the startd"
+        runcmd = [c if isinstance(c, str) else " ".join(c) for c in doc.get("runcmd", [])]
+        if not any("cloud-init query v1.instance_id" in c for c in runcmd):
+            return None, "the instance id is never written"
+        path = os.path.join(self.cfg["dir"], "nodes", iid)
+        os.makedirs(path, exist_ok=True)
+        conf = os.path.join(path, "condor_config")
+        with open(conf, "w") as f:
+            f.write(files[CONDOR_CONFIG])
+            # What the runcmd step writes at boot (51-cloudburst-instance.conf).
+            f.write('\nCloudInstanceID = "%s"\n' % iid)
+        os.environ["CONDOR_CONFIG"] = conf
+        htcondor2.reload_config()
+        p = htcondor2.param
+        cm = self.cfg["central_manager"]
+        if str(p.get("COLLECTOR_HOST", "")).split(":")[0] != cm.split(":")[0]:
+            return None, "the pilot reports to %r, not %r" % (p.get("COLLECTOR_HOST"), cm)
+        machine = inst.get("PrivateDnsName") or iid
+        ad = copy.deepcopy(self.pslot)
+        cpus, memory = int(p["NUM_CPUS"]), int(p["MEMORY"])
+        for name in str(p["STARTD_ATTRS"]).replace(",", " ").split():
+            if name in p:
+                ad[name] = expr_or_literal(str(p[name]))
+        ad.update({
+            "Name": "slot1@" + machine, "Machine": machine,
+            "MyAddress": "<10.0.0.1:9618?alias=%s>" % machine,
+            "Start": "/Expr(" + str(p.get("START", "true")) + ")/",
+            "Cpus": cpus, "TotalSlotCpus": cpus, "TotalCpus": cpus, "DetectedCpus": cpus,
+            "Memory": memory, "TotalSlotMemory": memory, "TotalMemory": memory,
+            "DetectedMemory": memory,
+            "FileSystemDomain": str(p.get("FILESYSTEM_DOMAIN", machine)),
+            "UidDomain": str(p.get("UID_DOMAIN", machine)),
+            "State": "Unclaimed", "Activity": "Idle",
+            "NumDynamicSlots": 0, "ChildState": [], "ChildCpus": [], "ChildRemoteUser": [],
+            "DaemonStartTime": int(now), "LastHeardFrom": int(now), "MyCurrentTime": int(now),
+            "EnteredCurrentState": int(now),
+            "AuthenticatedIdentity": "pilot@cloudburst",
+        })
+        ad.pop("Draining", None)
+        ad.pop("DrainReason", None)
+        return ad, None
+
+    # -- one tick ---------------------------------------------------------
+
+    def tick(self, state, now):
+        self.ticks += 1
+        try:
+            insts = self.instances()
+        except Exception:
+            self.ec2_errors += 1
+            return
+        live = [i for i in insts if i["State"]["Name"] in ("pending", "running", "stopping", "stopped")]
+        self.live = len(live)
+        self.max_live = max(self.max_live, self.live)
+        startds = state.setdefault("startds", {})
+        by_id = {i["InstanceId"]: i for i in insts}
+        for i in insts:
+            self.seen[i["InstanceId"]] = i["InstanceType"]
+        # Pilots whose instance went away leave the pool, with their jobs.
+        for iid, machine in list(self.nodes.items()):
+            inst = by_id.get(iid)
+            if inst is None or inst["State"]["Name"] not in ("pending", "running"):
+                startds.pop(machine, None)
+                del self.nodes[iid]
+        # Jobs whose slot vanished were killed.
+        jobs = {j["GlobalJobId"]: j for s in state.get("schedds", {}).values() for j in s.get("jobs", [])}
+        for jid, (machine, dname, _) in list(self.running.items()):
+            s = startds.get(machine)
+            if s is None or not any(sl["Name"] == dname for sl in s.get("slots", [])):
+                self.killed.append({"job": jid, "machine": machine, "at": now})
+                del self.running[jid]
+                j = jobs.get(jid)
+                if j is not None:
+                    j["JobStatus"] = 1
+                    j.pop("RemoteHost", None)
+        # Boots.
+        for i in live:
+            iid = i["InstanceId"]
+            if i["State"]["Name"] != "running" or iid in self.nodes or iid in self.refused:
+                continue
+            since = self.first_running.setdefault(iid, now)
+            if now - since < self.cfg.get("boot_seconds", 0.5):
+                continue
+            ad, why = self.boot(i, now)
+            if ad is None:
+                self.refused[iid] = why
+                continue
+            startds[ad["Machine"]] = {
+                "address": ad["MyAddress"], "master": True, "slots": [ad]}
+            self.nodes[iid] = ad["Machine"]
+        # Finished jobs leave the queue and free their room.
+        for jid, (machine, dname, ends) in list(self.running.items()):
+            if now < ends:
+                continue
+            del self.running[jid]
+            self.completed.append(jid)
+            for s in state.get("schedds", {}).values():
+                s["jobs"] = [j for j in s.get("jobs", []) if j["GlobalJobId"] != jid]
+            s = startds.get(machine)
+            if s is not None:
+                self.release(s, dname)
+        # Negotiation.
+        for s in state.get("schedds", {}).values():
+            if not s.get("up", True):
+                continue
+            for j in s.get("jobs", []):
+                if j.get("JobStatus") == 1:
+                    self.negotiate(j, startds, now)
+        for s in startds.values():
+            for sl in s.get("slots", []):
+                sl["LastHeardFrom"] = int(now)
+                sl["MyCurrentTime"] = int(now)
+
+    def release(self, s, dname):
+        slots = s.get("slots", [])
+        d = next((sl for sl in slots if sl["Name"] == dname), None)
+        if d is None:
+            return
+        slots.remove(d)
+        p = next((sl for sl in slots if sl.get("SlotType") == "Partitionable"), None)
+        if p is not None:
+            p["Cpus"] += d["Cpus"]
+            p["Memory"] += d["Memory"]
+            p["NumDynamicSlots"] = max(0, p.get("NumDynamicSlots", 1) - 1)
+            for key in ("ChildState", "ChildCpus", "ChildRemoteUser"):
+                if p.get(key):
+                    p[key] = p[key][1:]
+            if p.get("State") == "Drained":
+                p["Activity"] = "Idle" if not p["NumDynamicSlots"] else "Retiring"
+        if s.get("peaceful") and not any(sl.get("SlotType") == "Dynamic" for sl in slots):
+            s["slots"] = []   # condor_off -peaceful: the startd exits when its jobs are done
+
+    def negotiate(self, job, startds, now):
+        jad = to_classad(job)
+        for machine in sorted(startds):
+            s = startds[machine]
+            if s.get("peaceful") or s.get("gone"):
+                continue
+            p = next((sl for sl in s.get("slots", []) if sl.get("SlotType") == "Partitionable"), None)
+            if p is None or p.get("Draining") or p.get("State") == "Drained":
+                continue
+            if not jad.symmetricMatch(to_classad(p)):
+                continue
+            n = 1 + max([int(sl["Name"].split("@")[0].split("_")[1])
+                         for sl in s["slots"] if sl.get("SlotType") == "Dynamic"] + [0])
+            d = copy.deepcopy(self.dslot)
+            cpus, memory = int(job.get("RequestCpus", 1)), int(job.get("RequestMemory", 1))
+            d.update({
+                "Name": "slot1_%d@%s" % (n, machine), "Machine": machine,
+                "Cpus": cpus, "Memory": memory, "TotalSlotCpus": cpus, "TotalSlotMemory": memory,
+                "JobId": "%d.%d" % (job["ClusterId"], job["ProcId"]),
+                "GlobalJobId": job["GlobalJobId"], "RemoteUser": job.get("User"),
+                "RemoteOwner": job.get("User"), "JobStart": int(now),
+                "EnteredCurrentState": int(now),
+            })
+            for k in p:
+                if k.startswith("Cloud"):
+                    d[k] = p[k]
+            p["Cpus"] -= cpus
+            p["Memory"] -= memory
+            p["NumDynamicSlots"] = p.get("NumDynamicSlots", 0) + 1
+            p["ChildState"] = list(p.get("ChildState", [])) + ["Claimed"]
+            p["ChildCpus"] = list(p.get("ChildCpus", [])) + [cpus]
+            p["ChildRemoteUser"] = list(p.get("ChildRemoteUser", [])) + [job.get("User")]
+            s["slots"].append(d)
+            job["JobStatus"] = 2
+            job["RemoteHost"] = d["Name"]
+            self.running[job["GlobalJobId"]] = (machine, d["Name"], now + float(job.get("E2EDuration", 2)))
+            return
+
+    def report(self):
+        return {
+            "ticks": self.ticks, "seen": len(self.seen), "types": self.seen, "live": self.live,
+            "max_live": self.max_live, "joined": sorted(self.nodes.values()),
+            "joins_total": len(self.first_running) - len(self.refused),
+            "refused": self.refused, "running": len(self.running),
+            "completed": self.completed, "killed": self.killed,
+            "ec2_errors": self.ec2_errors,
+        }
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        cfg = json.load(f)
+    world = World(cfg)
+    while True:
+        now = time.time()
+        with open(cfg["state"], "r+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            state = json.load(f)
+            world.tick(state, now)
+            # The stand-in's command log grows without bound over a long
+            # campaign; the tests read only its tail.
+            state["log"] = state.get("log", [])[-200:]
+            f.seek(0)
+            f.truncate()
+            json.dump(state, f, indent=1)
+            f.write("\n")
+        tmp = cfg["report"] + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(world.report(), f)
+        os.replace(tmp, cfg["report"])
+        if os.path.exists(cfg["report"] + ".stop"):
+            return 0
+        time.sleep(cfg.get("tick", 0.1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
