@@ -38,7 +38,7 @@ use crate::config::Config;
 use crate::cycle::{Agent, CloudPort, CondorPort};
 use crate::observed::Observed;
 use crate::pilot::ConfiguredPilot;
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryError};
 use crate::secret::Secret;
 use std::collections::BTreeMap;
 
@@ -46,6 +46,7 @@ mod lock;
 pub mod metrics;
 mod notify_socket;
 pub mod status;
+mod verify;
 
 use lock::Lock;
 
@@ -61,6 +62,9 @@ enum Wake {
 pub struct Options {
     /// Run one cycle and exit (tests, cron-style use).
     pub once: bool,
+    /// Move a damaged registry aside and adopt our tagged instances that
+    /// the registry does not know (see `verify`).
+    pub rebuild_registry: bool,
 }
 
 /// Logs one line to stderr (journald under systemd): `key=value` pairs
@@ -124,8 +128,17 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
     let mut config = load(config_path)?;
     let registry_path = config.agent.registry.clone();
     let _lock = Lock::acquire(&registry_path.with_extension("lock"))?;
-    let mut registry = Registry::open(&registry_path)?;
+    let mut registry = open_registry(&registry_path, opts.rebuild_registry)?;
     let mut clouds = Clouds::new(connect(&config)?, Backoff::default(), now() as u64);
+    // A registry that never met the clouds adopts (when told to) in its
+    // first cycle, whatever the unknown-instance policy says.
+    let mut adopt_first = false;
+    if !registry.verified()? {
+        match verify_registry(&config, &mut registry, &mut clouds, &rx, &opts)? {
+            Some(adopt) => adopt_first = adopt,
+            None => return Ok(()),
+        }
+    }
     let mut presence: Option<Presence> = None;
     let status_path = status::path(&registry_path);
 
@@ -180,9 +193,22 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
     loop {
         let started = Instant::now();
         let t = now();
-        match one_cycle(&config, &mut registry, &mut clouds, &mut presence, t) {
+        let adopting;
+        let cycle_config = if adopt_first {
+            let mut c = config.clone();
+            c.reconcile.unknown_instances = crate::config::UnknownInstances::Adopt;
+            adopting = c;
+            &adopting
+        } else {
+            &config
+        };
+        match one_cycle(cycle_config, &mut registry, &mut clouds, &mut presence, t) {
             Ok(report) => {
                 cycles += 1;
+                if adopt_first {
+                    adopt_first = false;
+                    registry.set_verified(t)?;
+                }
                 let ms = started.elapsed().as_millis();
                 for d in &report.done {
                     log(
@@ -285,6 +311,91 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
                 }
             }
         }
+    }
+}
+
+/// Opens the registry; a damaged one is refused, or moved aside and
+/// replaced by a new one when the admin asked for a rebuild.
+fn open_registry(path: &Path, rebuild: bool) -> Result<Registry> {
+    match Registry::open(path) {
+        Err(RegistryError::Damaged { message, .. }) if rebuild => {
+            let aside = PathBuf::from(format!("{}.damaged-{}", path.display(), now()));
+            for suffix in ["", "-wal", "-shm"] {
+                let from = PathBuf::from(format!("{}{suffix}", path.display()));
+                let to = PathBuf::from(format!("{}{suffix}", aside.display()));
+                if from.exists() {
+                    std::fs::rename(&from, &to).with_context(|| {
+                        format!("moving the damaged registry {} aside", from.display())
+                    })?;
+                }
+            }
+            log(
+                "warn",
+                "registry damaged; moved aside, rebuilding it from the cloud tags",
+                &[("error", &message), ("moved_to", &aside.display())],
+            );
+            Ok(Registry::open(path)?)
+        }
+        Err(e @ RegistryError::Damaged { .. }) => Err(anyhow!(
+            "{e}. Refusing to start: the nodes it tracked may still be running. Start with \
+             --rebuild-registry to move it aside and rebuild it from the instances' cloud tags."
+        )),
+        other => Ok(other?),
+    }
+}
+
+/// Compares a registry that was never verified with every site's
+/// inventory (waiting, cycle by cycle, while a site cannot be read):
+/// `Some(false)` verified, `Some(true)` strangers to adopt in the first
+/// cycle, `None` stopped by a signal while waiting; an error when there are
+/// strangers and no rebuild was asked for.
+fn verify_registry(
+    config: &Config,
+    registry: &mut Registry,
+    clouds: &mut Clouds,
+    rx: &mpsc::Receiver<Wake>,
+    opts: &Options,
+) -> Result<Option<bool>> {
+    let pool = config.pool.name.get_ref();
+    loop {
+        let mut known = Vec::new();
+        let mut blind = None;
+        for site in &config.sites {
+            match clouds.inventory(site.name.get_ref()) {
+                Observed::Known(inv) => known.push(inv),
+                Observed::Unknown(why) => blind = Some((site.name.get_ref().clone(), why)),
+            }
+        }
+        if let Some((site, why)) = blind {
+            log(
+                "warn",
+                "cannot check the new registry against the cloud yet; waiting",
+                &[("site", &site), ("reason", &why)],
+            );
+            match rx.recv_timeout(config.timers.cycle) {
+                Ok(Wake::Term(_)) | Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(None),
+                _ => continue,
+            }
+        }
+        let nodes = registry.nodes()?;
+        let found = verify::strangers(pool, &nodes, &known);
+        if found.is_empty() {
+            registry.set_verified(now())?;
+            return Ok(Some(false));
+        }
+        if !opts.rebuild_registry {
+            return Err(anyhow!(verify::refusal(
+                &config.agent.registry.display().to_string(),
+                pool,
+                &found
+            )));
+        }
+        log(
+            "warn",
+            "rebuilding the registry: adopting instances from their tags",
+            &[("instances", &found.len())],
+        );
+        return Ok(Some(true));
     }
 }
 

@@ -132,6 +132,10 @@ pub enum Command {
         /// Run one cycle and exit
         #[arg(long)]
         once: bool,
+        /// The registry was lost or is damaged: move a damaged one aside
+        /// and adopt the instances that carry this pool's tags
+        #[arg(long)]
+        rebuild_registry: bool,
     },
     /// Show sites, nodes by state, demand, unmatched jobs and spend
     /// (works while the agent runs)
@@ -391,8 +395,18 @@ fn run_command(command: Command) -> Result<ExitCode> {
             let config = load_config(config.as_deref())?;
             snapshot_cmd::replay(&config, &snapshot, io::stdout().lock())?;
         }
-        Command::Agent { config, once } => {
-            crate::agent::run(&config, crate::agent::Options { once })?;
+        Command::Agent {
+            config,
+            once,
+            rebuild_registry,
+        } => {
+            crate::agent::run(
+                &config,
+                crate::agent::Options {
+                    once,
+                    rebuild_registry,
+                },
+            )?;
         }
         Command::Status { config, json } => {
             let cfg = load_config(Some(&config))?;

@@ -28,6 +28,10 @@ pub enum RegistryError {
     },
     #[error("registry {path}: {message}")]
     Other { path: String, message: String },
+    /// The file is not a registry SQLite can read, or fails its integrity
+    /// check: nothing in it can be trusted.
+    #[error("registry {path} is damaged: {message}")]
+    Damaged { path: String, message: String },
 }
 
 type Result<T> = std::result::Result<T, RegistryError>;
@@ -86,7 +90,25 @@ const MIGRATIONS: &[&str] = &[
         FROM (SELECT *, CAST(strftime('%s', ended_at, 'unixepoch', 'start of month') AS INTEGER) AS m
               FROM nodes WHERE state = 'gone' AND ended_at IS NOT NULL)
         GROUP BY m;",
+    // 3: whether this registry has been checked against the clouds (a
+    // registry that never was may be a replacement for a lost one).
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
+
+/// SQLite's "not a database" and "malformed" mean the file is damaged.
+fn classify(path: &str, source: rusqlite::Error) -> RegistryError {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match source.sqlite_error_code() {
+        Some(NotADatabase | DatabaseCorrupt) => RegistryError::Damaged {
+            path: path.to_string(),
+            message: source.to_string(),
+        },
+        _ => RegistryError::Sql {
+            path: path.to_string(),
+            source,
+        },
+    }
+}
 
 /// A journaled intent.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -189,10 +211,7 @@ impl Registry {
                 .open(path)
                 .map_err(|e| other(e.to_string()))?;
         }
-        let conn = Connection::open(path).map_err(|source| RegistryError::Sql {
-            path: shown.clone(),
-            source,
-        })?;
+        let conn = Connection::open(path).map_err(|source| classify(&shown, source))?;
         Registry::setup(conn, shown, true)
     }
 
@@ -214,15 +233,59 @@ impl Registry {
                 c.busy_timeout(std::time::Duration::from_secs(10))
             })?;
         }
+        if durable {
+            r.check_integrity()?;
+        }
         r.migrate()?;
         Ok(r)
     }
 
-    fn sql<T>(&mut self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
-        f(&mut self.conn).map_err(|source| RegistryError::Sql {
+    /// SQLite's `quick_check`; a file that is not a database at all fails
+    /// at its first read, here too.
+    fn check_integrity(&mut self) -> Result<()> {
+        let damaged = |e: String| RegistryError::Damaged {
             path: self.path.clone(),
-            source,
+            message: e,
+        };
+        let rows: Vec<String> = {
+            let mut q = self
+                .conn
+                .prepare("PRAGMA quick_check")
+                .map_err(|e| damaged(e.to_string()))?;
+            let rows = q
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(|e| damaged(e.to_string()))?;
+            rows.collect::<rusqlite::Result<_>>()
+                .map_err(|e| damaged(e.to_string()))?
+        };
+        if rows != ["ok"] {
+            return Err(damaged(rows.join("; ")));
+        }
+        Ok(())
+    }
+
+    /// Whether an agent has compared this registry with every site's
+    /// inventory (see `agent::verify_registry`).
+    pub fn verified(&mut self) -> Result<bool> {
+        self.sql(|c| {
+            c.query_row("SELECT 1 FROM meta WHERE key = 'verified'", [], |_| Ok(()))
+                .optional()
         })
+        .map(|r| r.is_some())
+    }
+
+    pub fn set_verified(&mut self, now: i64) -> Result<()> {
+        self.sql(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('verified', ?1)",
+                params![now.to_string()],
+            )
+        })
+        .map(|_| ())
+    }
+
+    fn sql<T>(&mut self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        f(&mut self.conn).map_err(|source| classify(&self.path, source))
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -302,9 +365,27 @@ impl Registry {
                  ON CONFLICT(name) DO UPDATE SET value = value + 1",
                 [],
             )?;
-            let v = tx.query_row("SELECT value FROM sequence WHERE name = 'node'", [], |r| {
-                r.get(0)
-            })?;
+            let mut v: i64 =
+                tx.query_row("SELECT value FROM sequence WHERE name = 'node'", [], |r| {
+                    r.get(0)
+                })?;
+            // A rebuilt registry adopts nodes under the ids their tags
+            // carry; the sequence steps over them.
+            while tx
+                .query_row(
+                    "SELECT 1 FROM nodes WHERE id = ?1",
+                    params![format!("{pool}-{v:06}")],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some()
+            {
+                v += 1;
+            }
+            tx.execute(
+                "UPDATE sequence SET value = ?1 WHERE name = 'node'",
+                params![v],
+            )?;
             tx.commit()?;
             Ok(v)
         })?;
@@ -699,6 +780,43 @@ mod tests {
         let mut r = Registry::open(&path).unwrap();
         assert_eq!(r.nodes().unwrap().len(), 1);
         assert_eq!(r.unfinished_intents().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_damaged_file_is_refused_and_the_verified_mark_persists() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.db");
+        {
+            let mut r = Registry::open(&path).unwrap();
+            assert!(!r.verified().unwrap(), "a new registry is unverified");
+            r.set_verified(5).unwrap();
+        }
+        assert!(Registry::open(&path).unwrap().verified().unwrap());
+        std::fs::write(
+            &path,
+            b"this is not a database, it is a text file\n".repeat(200),
+        )
+        .unwrap();
+        let _ = std::fs::remove_file(dir.path().join("registry.db-wal"));
+        match Registry::open(&path) {
+            Err(RegistryError::Damaged { path: p, message }) => {
+                assert!(p.ends_with("registry.db"));
+                assert!(message.contains("not a database"), "{message}");
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn new_node_ids_step_over_adopted_ones() {
+        let mut r = Registry::in_memory().unwrap();
+        r.adopt(&[
+            node("p-000001", State::Booting),
+            node("p-000002", State::Booting),
+        ])
+        .unwrap();
+        assert_eq!(r.next_node_id("p").unwrap(), "p-000003");
+        assert_eq!(r.next_node_id("p").unwrap(), "p-000004");
     }
 
     #[test]
