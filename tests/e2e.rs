@@ -429,3 +429,322 @@ fn a_corrupted_registry_is_refused_then_moved_aside_and_rebuilt() {
         .count();
     assert!(aside > 0, "the damaged file was kept for the admin");
 }
+
+/// Runs `jobs` to completion and every node to zero, with a deadline.
+fn to_completion(world: &World, jobs: &[String], deadline: Duration) -> Value {
+    let mut want = jobs.to_vec();
+    want.sort();
+    world.wait_until("every job to complete", deadline, |r| {
+        let mut c = completed(r);
+        c.sort();
+        c == want
+    });
+    world.wait_until("zero instances", deadline, |r| {
+        r["live"] == 0 && r["running"] == 0
+    })
+}
+
+#[test]
+fn cloud_chaos_twenty_percent_of_calls_failing_still_converges_within_limits() {
+    use support::faultproxy::Fault;
+    let Some(world) = World::start("chaos") else {
+        return;
+    };
+    let seed = env_or("CLOUDBURST_CHAOS_SEED", 7);
+    let f = |name: &str, fault: Fault| (name.to_string(), fault);
+    world.proxy.chaos(
+        seed,
+        20,
+        vec![
+            f("throttled", Fault::ec2(503, "RequestLimitExceeded")),
+            f(
+                "RunInstances:capacity",
+                Fault::ec2(500, "InsufficientInstanceCapacity"),
+            ),
+            f("internal error", Fault::ec2(500, "InternalError")),
+            f("unavailable", Fault::ec2(503, "Unavailable")),
+            f("connection dropped", Fault::Drop),
+            f("reply lost", Fault::LoseReply),
+            f(
+                "timeout (2 s, then dropped)",
+                Fault::Hang(Duration::from_secs(2)),
+            ),
+            f("slow (0.8 s)", Fault::Slow(Duration::from_millis(800))),
+        ],
+    );
+    let cfg = world.agent_config("");
+    let mut jobs = world.submit(&[
+        Job::cloud(1, 1000, 2.0),
+        Job::cloud(2, 3000, 3.0),
+        Job::cloud(6, 20000, 2.0),
+        Job::cloud(1, 1000, 4.0),
+        Job::cloud(2, 2000, 2.0),
+    ]);
+    let mut agent = Agent::start(&cfg);
+    world.wait_until("a first wave to finish", LONG, |r| completed(r).len() >= 3);
+    jobs.extend(world.submit(&[Job::cloud(2, 3000, 2.0), Job::cloud(6, 20000, 2.0)]));
+    let r = to_completion(&world, &jobs, Duration::from_secs(240));
+    let calls = world.proxy.log().len();
+    let injected = world.proxy.injected();
+    let faults: u32 = injected.values().sum();
+    eprintln!(
+        "chaos: seed {seed}: {calls} EC2 calls, {faults} faults injected {injected:?}; \
+         instances launched {}, most live at once {} (limit 4), jobs killed {}",
+        r["seen"],
+        r["max_live"],
+        r["killed"].as_array().unwrap().len()
+    );
+    assert!(faults >= 5, "the chaos must bite: {injected:?}");
+    assert!(r["max_live"].as_u64().unwrap() <= 4, "{r:#}");
+    assert_eq!(r["killed"].as_array().unwrap().len(), 0, "{r:#}");
+    agent.signal(libc::SIGTERM);
+    agent.wait_for("stopping");
+}
+
+/// The agent's actions logged from now until `n` cycles are done.
+fn actions_over_cycles(agent: &mut Agent, n: usize) -> Vec<String> {
+    agent.catch_up();
+    let from = agent.seen.len();
+    for _ in 0..n {
+        agent.wait_for("cycle done");
+    }
+    agent.seen[from..]
+        .iter()
+        .filter(|l| l.contains("msg=\"action\""))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn blind_condor_cycles_drain_and_terminate_nothing_and_recovery_resumes() {
+    let Some(world) = World::start("blind") else {
+        return;
+    };
+    let cfg = world.agent_config("");
+    let jobs = world.submit(&[Job::cloud(2, 2000, 2.0), Job::cloud(2, 2000, 2.0)]);
+    let mut agent = Agent::start(&cfg);
+    world.wait_until("the jobs to start", LONG, |r| {
+        r["running"].as_u64() >= Some(1)
+    });
+    // A collector restart while the nodes work: the fresh collector knows
+    // no startd for a while; nothing is lost, drained or terminated.
+    world
+        .standin
+        .edit_locked(|v| v["collector"]["fresh"] = true.into());
+    let acted = actions_over_cycles(&mut agent, 3);
+    assert!(
+        acted.is_empty(),
+        "acted on a restarted collector: {acted:?}"
+    );
+    world
+        .standin
+        .edit_locked(|v| v["collector"]["fresh"] = false.into());
+    world.wait_until("the jobs to finish", LONG, |r| {
+        completed(r).len() == jobs.len()
+    });
+    let live = world.report()["live"].as_u64().unwrap();
+    assert!(live >= 1);
+    // Now the nodes are idle and past idle_timeout within a few cycles:
+    // while either tool fails, hangs or prints garbage, they stay.
+    for (tool, mode) in [
+        ("condor_status", "fail"),
+        ("condor_q", "garbage"),
+        ("condor_status", "garbage"),
+        ("condor_q", "hang"),
+        ("condor_status", "truncate"),
+        ("condor_q", "fail"),
+    ] {
+        world
+            .standin
+            .edit_locked(|v| v["faults"] = serde_json::json!({ tool: { "mode": mode } }));
+        let acted = actions_over_cycles(&mut agent, 2);
+        assert!(acted.is_empty(), "{tool} {mode}: acted blind: {acted:?}");
+        let r = world.report();
+        assert_eq!(r["live"].as_u64().unwrap(), live, "{tool} {mode}: {r:#}");
+    }
+    // The tools answer again: the idle nodes retire.
+    world
+        .standin
+        .edit_locked(|v| v["faults"] = serde_json::json!({}));
+    let r = world.wait_until("zero instances after recovery", LONG, |r| r["live"] == 0);
+    assert_eq!(r["killed"].as_array().unwrap().len(), 0, "{r:#}");
+    agent.signal(libc::SIGTERM);
+    agent.wait_for("stopping");
+}
+
+#[test]
+fn a_config_file_change_is_rejected_when_invalid_and_applied_when_valid() {
+    let Some(world) = World::start("reload") else {
+        return;
+    };
+    let cfg = world.agent_config("");
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    let mut agent = Agent::start(&cfg);
+    agent.wait_for("cycle done");
+    // Invalid: rejected, and the agent keeps cycling on the old config.
+    std::fs::write(&cfg, good.replace("max_nodes = 4", "max_nodes = \"lots\"")).unwrap();
+    let l = agent.wait_for("new config rejected");
+    assert!(
+        l.contains("cloudburst.toml:") && l.contains("max_nodes"),
+        "{l}"
+    );
+    agent.wait_for("cycle done");
+    // Valid: applied without a restart (one node at a time from now on).
+    std::fs::write(&cfg, good.replace("max_nodes = 4", "max_nodes = 1")).unwrap();
+    agent.wait_for("config reloaded");
+    let pid = agent.child.id();
+    let jobs = world.submit(&[
+        Job::cloud(2, 3000, 1.0),
+        Job::cloud(2, 3000, 1.0),
+        Job::cloud(2, 3000, 1.0),
+    ]);
+    // Reading the file is not a change: no reload after this one (the
+    // agent once re-read its config in a loop, woken by its own reads).
+    agent.catch_up();
+    let from = agent.seen.len();
+    for _ in 0..3 {
+        agent.wait_for("cycle done");
+    }
+    let again = agent.seen[from..]
+        .iter()
+        .filter(|l| l.contains("config reloaded"))
+        .count();
+    assert_eq!(again, 0, "{}", agent.tail(40));
+    let r = to_completion(&world, &jobs, Duration::from_secs(180));
+    assert_eq!(r["max_live"], 1, "the new limit holds: {r:#}");
+    assert_eq!(agent.child.id(), pid);
+    assert!(
+        agent.child.try_wait().unwrap().is_none(),
+        "still the same process"
+    );
+    agent.signal(libc::SIGTERM);
+    agent.wait_for("stopping");
+}
+
+/// The agent's peak resident memory so far (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap()
+        / 1024
+}
+
+#[test]
+fn endless_output_and_hostile_machine_names_break_nothing() {
+    let Some(world) = World::start("hostile") else {
+        return;
+    };
+    let cfg = world.agent_config("");
+    let jobs = world.submit(&[Job::cloud(2, 2000, 4.0), Job::cloud(2, 2000, 4.0)]);
+    let mut agent = Agent::start(&cfg);
+    world.wait_until("the jobs to start", LONG, |r| {
+        r["running"].as_u64() >= Some(1)
+    });
+    let before = peak_rss_mib(agent.child.id());
+    // condor_status floods well-formed ads until the deadline kills it:
+    // an unknown cycle, memory stays bounded.
+    world.standin.edit_locked(|v| {
+        v["faults"] = serde_json::json!({"condor_status": {"mode": "flood", "count": 1}})
+    });
+    let acted = actions_over_cycles(&mut agent, 2);
+    assert!(acted.is_empty(), "acted on a flood: {acted:?}");
+    let after = peak_rss_mib(agent.child.id());
+    eprintln!("hostile: agent peak RSS {before} MiB before the flood, {after} MiB after");
+    assert!(after < 512, "peak RSS {after} MiB after the flood");
+    let r = world.wait_until("the jobs to finish", LONG, |r| {
+        completed(r).len() == jobs.len()
+    });
+    assert_eq!(r["killed"].as_array().unwrap().len(), 0, "{r:#}");
+    // Pilots advertise hostile names (a compromised node can say
+    // anything): no command ever carries them; the agent keeps running.
+    let hostile = "-pool evil.example;$(touch /tmp/cloudburst-pwned)";
+    let originals = world.standin.edit_locked(|v| {
+        let mut names = Vec::new();
+        for (_, s) in v["startds"].as_object_mut().unwrap() {
+            for slot in s["slots"].as_array_mut().unwrap() {
+                names.push((slot["Name"].clone(), slot["Machine"].clone()));
+                slot["Name"] = format!("slot1@{hostile}").into();
+                slot["Machine"] = hostile.into();
+            }
+        }
+        names
+    });
+    assert!(!originals.is_empty());
+    let acted = actions_over_cycles(&mut agent, 6);
+    let log = world.standin.log();
+    assert!(
+        !log.iter().flatten().any(|a| a.contains("evil")),
+        "a hostile name reached a command: {log:?}"
+    );
+    assert!(agent.child.try_wait().unwrap().is_none(), "the agent died");
+    assert!(
+        acted.iter().any(|l| l.contains("refusing to use slot")),
+        "the refusal is logged: {acted:?}"
+    );
+    assert!(!std::path::Path::new("/tmp/cloudburst-pwned").exists());
+    // Honest names again: the nodes retire.
+    world.standin.edit_locked(|v| {
+        let mut it = originals.into_iter();
+        for (_, s) in v["startds"].as_object_mut().unwrap() {
+            for slot in s["slots"].as_array_mut().unwrap() {
+                let (n, m) = it.next().unwrap();
+                slot["Name"] = n;
+                slot["Machine"] = m;
+            }
+        }
+    });
+    let r = world.wait_until("zero instances", LONG, |r| r["live"] == 0);
+    assert_eq!(r["killed"].as_array().unwrap().len(), 0, "{r:#}");
+    agent.signal(libc::SIGTERM);
+    agent.wait_for("stopping");
+}
+
+#[test]
+fn absurd_config_values_are_refused_naming_file_line_and_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    for (setting, want) in [
+        (
+            "[timers]\ncycle = \"0s\"",
+            "3:1: timers.cycle must be more than 0",
+        ),
+        (
+            "[timers]\nidle_timeout = \"9999999999999999d\"",
+            "3:16: timers.idle_timeout: \"9999999999999999d\" is too long",
+        ),
+        (
+            "[limits]\nramp = 7.0",
+            "3:1: limits.ramp = 7: must be more than 0",
+        ),
+        (
+            "[limits]\nmax_nodes = -1",
+            "3:13: limits.max_nodes: invalid value: integer `-1`",
+        ),
+        (
+            "[limits]\nmax_cost_per_hour = nan",
+            "3:1: limits.max_cost_per_hour = NaN: must be a non-negative amount",
+        ),
+        (
+            "[condor]\ntimeout = \"0s\"",
+            "3:1: condor.timeout must be more than 0",
+        ),
+    ] {
+        let path = dir.path().join("absurd.toml");
+        // Line 1 names the pool; the setting's table and value follow.
+        std::fs::write(&path, format!("# absurd\n{setting}\n")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudburst"))
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{setting}: {err}");
+        assert!(
+            err.contains(&format!("absurd.toml:{want}")),
+            "{setting}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

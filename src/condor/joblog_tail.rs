@@ -165,6 +165,9 @@ pub fn watch(
     let name = path.file_name().map(|n| n.to_os_string());
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let relevant = match &event {
+            // Reading the file (ours included: a reload reads the config)
+            // is not a change; waking on it would loop.
+            Ok(ev) if matches!(ev.kind, notify::EventKind::Access(_)) => false,
             Ok(ev) => {
                 ev.paths.is_empty()
                     || ev

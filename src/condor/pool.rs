@@ -217,6 +217,15 @@ fn claimed_children(ad: &ClassAd) -> u32 {
 
 /// Folds slot ads into startds. Pure.
 pub fn assemble(slots: &[ClassAd]) -> Result<Pool, PoolReadError> {
+    fold_slots(slots.iter().map(Ok))
+}
+
+/// Folds slot ads into startds as they are read, so memory follows the
+/// pool's size, not the output's: a slot named twice counts once (the
+/// first), and endless output costs only time until the tool's deadline.
+fn fold_slots<A: std::borrow::Borrow<ClassAd>>(
+    slots: impl IntoIterator<Item = Result<A, PoolReadError>>,
+) -> Result<Pool, PoolReadError> {
     #[derive(Default)]
     struct Acc {
         partitionable_claims: u32,
@@ -229,11 +238,17 @@ pub fn assemble(slots: &[ClassAd]) -> Result<Pool, PoolReadError> {
     }
     let mut pool = Pool::default();
     let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
-    for (i, ad) in slots.iter().enumerate() {
+    let mut seen = std::collections::HashSet::new();
+    for (i, ad) in slots.into_iter().enumerate() {
+        let ad = ad?;
+        let ad = ad.borrow();
         let name = string(ad, "Name").ok_or_else(|| PoolReadError::Slot {
             index: i + 1,
             problem: "Name is missing or not a string".into(),
         })?;
+        if !seen.insert(name.clone()) {
+            continue;
+        }
         let daemon = daemon_name(&name).to_string();
         let slot_type = string(ad, "SlotType").unwrap_or_else(|| "Static".into());
         let state = string(ad, "State").unwrap_or_default();
@@ -361,8 +376,7 @@ pub fn assemble(slots: &[ClassAd]) -> Result<Pool, PoolReadError> {
 
 /// Reads `condor_status -json` slot ads and assembles them.
 pub fn read_pool(out: &mut dyn BufRead) -> Result<Pool, PoolReadError> {
-    let ads = JsonReader::new(out).collect::<Result<Vec<_>, _>>()?;
-    assemble(&ads)
+    fold_slots(JsonReader::new(out).map(|ad| ad.map_err(PoolReadError::from)))
 }
 
 /// The collector's own ad: when it started, so that a young collector
@@ -378,8 +392,14 @@ pub struct Collector {
 /// `DaemonStartTime` (captured), but its statistics window does:
 /// `StatsLastUpdateTime - StatsLifetime` is when it started.
 pub fn read_collector(out: &mut dyn BufRead) -> Result<Collector, PoolReadError> {
-    let ads = JsonReader::new(out).collect::<Result<Vec<_>, _>>()?;
-    let Some(ad) = ads.first() else {
+    let mut ads = JsonReader::new(out);
+    let first = ads.next().transpose()?;
+    // Anything after the collector's own ad is read and dropped (memory
+    // stays flat however much a broken tool prints).
+    for ad in ads {
+        ad?;
+    }
+    let Some(ad) = first.as_ref() else {
         return Err(PoolReadError::Slot {
             index: 0,
             problem: "the collector returned no ad of its own".into(),
@@ -398,17 +418,15 @@ pub fn read_collector(out: &mut dyn BufRead) -> Result<Collector, PoolReadError>
 
 /// Reads the schedd names from `condor_status -schedd -json`.
 pub fn read_schedds(out: &mut dyn BufRead) -> Result<Vec<String>, PoolReadError> {
-    let mut names = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
     for (i, ad) in JsonReader::new(out).enumerate() {
         let ad = ad?;
-        names.push(string(&ad, "Name").ok_or_else(|| PoolReadError::Slot {
+        names.insert(string(&ad, "Name").ok_or_else(|| PoolReadError::Slot {
             index: i + 1,
             problem: "schedd ad without a Name".into(),
         })?);
     }
-    names.sort();
-    names.dedup();
-    Ok(names)
+    Ok(names.into_iter().collect())
 }
 
 #[cfg(test)]
@@ -436,6 +454,16 @@ mod tests {
         assert_eq!(s.claims, 1);
         assert_eq!(s.slots, ["slot1@cloudpilot@vm"]);
         assert_eq!(s.key(), "i-1");
+    }
+
+    #[test]
+    fn a_slot_listed_twice_counts_once() {
+        let p = r#"[Name = "slot1@n@h"; SlotType = "Partitionable"; State = "Unclaimed";
+                    Cpus = 4; TotalSlotCpus = 4]"#;
+        let pool = assemble(&ads(&[p, p, p])).unwrap();
+        let s = &pool.startds["n@h"];
+        assert_eq!(s.slots, ["slot1@n@h"]);
+        assert_eq!((s.total_cpus, s.free_cpus), (4.0, 4.0));
     }
 
     #[test]

@@ -443,6 +443,44 @@ pub(crate) fn locate(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The dotted name of the key whose line holds `offset` (`limits.max_nodes`),
+/// so that a type error names the setting, not only its place.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[start..].lines().next()?;
+    let key = line.split_once('=')?.0.trim();
+    if key.is_empty() || key.starts_with('#') {
+        return None;
+    }
+    let table = text[..start].lines().rev().find_map(|l| {
+        let l = l.trim();
+        l.starts_with('[')
+            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+    });
+    Some(match table {
+        Some(t) => format!("{t}.{key}"),
+        None => key.to_string(),
+    })
+}
+
+/// Where the setting `table.key` is written (its line's start), if it is.
+fn offset_of_key(text: &str, dotted: &str) -> Option<usize> {
+    let (table, key) = dotted.rsplit_once('.')?;
+    let mut current = String::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let l = line.trim();
+        if l.starts_with('[') {
+            current = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if current == table && l.split_once('=').is_some_and(|(k, _)| k.trim() == key) {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
+}
+
 /// Parses and validates a configuration file's text.
 pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     let at = |offset: usize, message: String| {
@@ -456,9 +494,24 @@ pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
     };
     let config: Config = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
-        at(offset, e.message().trim_end().to_string())
+        let message = e.message().trim_end();
+        match key_at(text, offset) {
+            Some(key) => at(offset, format!("{key}: {message}")),
+            None => at(offset, message.to_string()),
+        }
     })?;
-    validate(&config).map_err(|(offset, message)| at(offset, message))?;
+    validate(&config).map_err(|(offset, message)| {
+        // Checks of plain values have no span: find the setting they name.
+        let offset = match offset {
+            0 => message
+                .split([' ', ':'])
+                .next()
+                .and_then(|key| offset_of_key(text, key))
+                .unwrap_or(0),
+            o => o,
+        };
+        at(offset, message)
+    })?;
     Ok(config)
 }
 
@@ -493,6 +546,36 @@ mod tests {
         assert_eq!(c.condor.timeout, Duration::from_secs(60));
         assert!(c.pool.schedds.is_empty());
         assert!(c.sites.is_empty());
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_setting_and_its_place() {
+        let e = parse(
+            "c.toml",
+            "[pool]\nname = \"p\"\n[limits]\nramp = 0.5\nmax_nodes = \"lots\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("c.toml:5:13: limits.max_nodes: invalid type"),
+            "{e}"
+        );
+        let e = parse("c.toml", "[timers]\ncycle = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c.toml:2:9: timers.cycle: "), "{e}");
+        // A value of the right type that makes no sense: its line.
+        let e = parse("c.toml", "[pool]\nname = \"p\"\n[limits]\n\nramp = 7.0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c.toml:5:1: limits.ramp = 7: must be"), "{e}");
+        let e = parse("c.toml", "[condor]\ntimeout = \"0s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:2:1: condor.timeout must be more than 0"),
+            "{e}"
+        );
     }
 
     #[test]

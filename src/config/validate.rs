@@ -97,6 +97,7 @@ pub fn validate(c: &Config) -> Check {
         ("timers.idle_timeout", t.idle_timeout),
         ("timers.boot_timeout", t.boot_timeout),
         ("timers.max_lifetime", t.max_lifetime),
+        ("condor.timeout", c.condor.timeout),
     ] {
         if d.is_zero() {
             return Err((0, format!("{what} must be more than 0")));
@@ -298,7 +299,7 @@ sites = ["jetstream"]
     #[test]
     fn errors_name_file_line_and_column() {
         assert!(error("[pool]\nschedds = [\"a\"]\nbogus = 1\n")
-            .starts_with("c.toml:3:1: unknown field `bogus`"),);
+            .starts_with("c.toml:3:1: pool.bogus: unknown field `bogus`"),);
         let e = error("[pool]\ncloud_job_constraint = \"WantCloud =?= (\"\n");
         assert!(e.starts_with("c.toml:2:"), "{e}");
         assert!(

@@ -19,7 +19,7 @@ The model (all keys optional):
              ads (stale); its ads are still listed and commands "succeed".
   other_ads: {"collector": ad, ...}
   collector: {up, fresh}  fresh=true: just restarted, no startd ads yet
-  faults:    {TOOL: {mode: hang|garbage|truncate|fail|empty, count: N,
+  faults:    {TOOL: {mode: hang|garbage|truncate|fail|empty|flood, count: N,
                     only_with: ARG, not_with: ARG}}
   log:       commands run (appended), tokens: tokens issued (no secrets)
 It is not HTCondor and is never installed: it lives only under tests/.
@@ -432,10 +432,13 @@ def main():
             rc = 0
         elif mode == "empty":
             rc = 0
+        elif mode == "flood":
+            flood_ad = next((slot for _, slot in all_slots(state)), {"Name": "slot1@flood"})
+            rc = 0
         elif mode not in (None, "hang", "truncate"):
             err("stand-in: unknown fault mode {!r}\n".format(mode))
             rc = 2
-        if rc is None and mode != "hang":
+        if rc is None and mode not in ("hang", "flood"):
             real_stdout = sys.stdout
             if mode == "truncate":
                 import io
@@ -453,6 +456,17 @@ def main():
         sys.stdout.flush()
         while True:
             time.sleep(3600)
+    if mode == "flood":
+        # Output without end (well-formed ads, 1000 names over and over)
+        # until the caller's deadline kills us.
+        chunk = "".join(
+            render_ad(dict(flood_ad, Name="slot1@flood-%d" % i)) + "\n,\n" for i in range(1000))
+        out("[\n")
+        try:
+            while True:
+                out(chunk)
+        except BrokenPipeError:
+            return 1
     sys.stdout.flush()
     return rc
 

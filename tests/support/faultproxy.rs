@@ -46,9 +46,47 @@ struct Rule {
     times: u32,
 }
 
+/// Faults at random: each request not caught by a rule gets one of
+/// `faults` with probability `percent`/100 (seeded, so a run repeats).
+struct Chaos {
+    state: u64,
+    percent: u64,
+    faults: Vec<(String, Fault)>,
+}
+
+impl Chaos {
+    fn roll(&mut self, what: &str) -> Option<(String, Fault)> {
+        let mut next = || {
+            self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        if next() % 100 >= self.percent {
+            return None;
+        }
+        // Only faults that fit this request (capacity errors are for
+        // RunInstances, say): the name's prefix before ':' is the action.
+        let fitting: Vec<&(String, Fault)> = self
+            .faults
+            .iter()
+            .filter(|(name, _)| match name.split_once(':') {
+                Some((action, _)) => what == action,
+                None => true,
+            })
+            .collect();
+        let pick = next() as usize % fitting.len().max(1);
+        fitting.get(pick).map(|f| (*f).clone())
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     rules: Vec<Rule>,
+    chaos: Option<Chaos>,
+    /// Faults injected at random, by name.
+    injected: std::collections::BTreeMap<String, u32>,
     /// What each request was (its EC2 Action or "METHOD path"), in order.
     log: Vec<String>,
 }
@@ -86,8 +124,26 @@ impl FaultProxy {
         });
     }
 
+    /// From now on, `percent`% of the requests no rule catches get one of
+    /// `faults` (name, fault), chosen by a generator seeded with `seed`.
+    /// A name `Action:label` applies only to that EC2 action.
+    pub fn chaos(&self, seed: u64, percent: u64, faults: Vec<(String, Fault)>) {
+        self.shared.lock().unwrap().chaos = Some(Chaos {
+            state: seed,
+            percent,
+            faults,
+        });
+    }
+
+    /// Random faults injected so far, by name.
+    pub fn injected(&self) -> std::collections::BTreeMap<String, u32> {
+        self.shared.lock().unwrap().injected.clone()
+    }
+
     pub fn clear(&self) {
-        self.shared.lock().unwrap().rules.clear();
+        let mut s = self.shared.lock().unwrap();
+        s.rules.clear();
+        s.chaos = None;
     }
 
     pub fn log(&self) -> Vec<String> {
@@ -188,10 +244,21 @@ fn serve(mut conn: TcpStream, upstream: u16, shared: &Mutex<Shared>) {
             .rules
             .iter_mut()
             .find(|r| r.times > 0 && what.starts_with(&r.matches));
-        hit.map(|r| {
+        let ruled = hit.map(|r| {
             r.times -= 1;
             r.fault.clone()
-        })
+        });
+        let rolled = match (&ruled, s.chaos.as_mut()) {
+            (None, Some(c)) => c.roll(&what),
+            _ => None,
+        };
+        match rolled {
+            Some((name, f)) => {
+                *s.injected.entry(name).or_default() += 1;
+                Some(f)
+            }
+            None => ruled,
+        }
     };
     match fault {
         None => {
