@@ -206,8 +206,9 @@ fn open_intents(registry: &std::path::Path) -> Vec<(i64, String)> {
 }
 
 /// `kill -9` at seeded random points spread over whole cycles (inside the
-/// first cycle after a start, or up to 1.2 s after the first or second
-/// cycle's end), with waves of jobs submitted along the way; then one
+/// first cycle after a start, up to 1.2 s after the first or second
+/// cycle's end, or 0-30 ms after a cloud or condor call was journaled),
+/// with waves of jobs submitted along the way; then one
 /// agent runs to the end. The full campaign:
 ///
 ///     CLOUDBURST_KILL9_POINTS=100 CLOUDBURST_KILL9_SEED=1 \
@@ -227,7 +228,7 @@ fn kill9_at_random_points_leaks_nothing_and_kills_no_job() {
     let mut submitted = Vec::new();
     let mut in_flight: std::collections::BTreeMap<String, u32> = Default::default();
     let mut interrupted = std::collections::BTreeSet::new();
-    let (mut early, mut later) = (0, 0);
+    let (mut early, mut later, mut mid_call) = (0, 0, 0);
     for point in 0..points {
         if point % 6 == 0 {
             let jobs: Vec<Job> = (0..1 + rng.below(4))
@@ -242,16 +243,36 @@ fn kill9_at_random_points_leaks_nothing_and_kills_no_job() {
             submitted.extend(world.submit(&jobs));
         }
         let mut agent = Agent::start(&cfg);
-        if rng.below(2) == 0 {
-            agent.wait_for("agent started");
-            early += 1;
-            std::thread::sleep(Duration::from_millis(rng.below(400)));
-        } else {
-            for _ in 0..1 + rng.below(2) {
-                agent.wait_for("cycle done");
+        match rng.below(3) {
+            0 => {
+                agent.wait_for("agent started");
+                early += 1;
+                std::thread::sleep(Duration::from_millis(rng.below(400)));
             }
-            later += 1;
-            std::thread::sleep(Duration::from_millis(rng.below(1200)));
+            1 => {
+                for _ in 0..1 + rng.below(2) {
+                    agent.wait_for("cycle done");
+                }
+                later += 1;
+                std::thread::sleep(Duration::from_millis(rng.below(1200)));
+            }
+            _ => {
+                // The most dangerous window: a cloud or condor call
+                // journaled and not yet answered (the registry is read
+                // beside the running agent, as WAL allows).
+                agent.wait_for("agent started");
+                let delay = rng.below(30);
+                let deadline = std::time::Instant::now() + Duration::from_secs(3);
+                while std::time::Instant::now() < deadline
+                    && open_intents(&registry)
+                        .iter()
+                        .all(|(id, _)| interrupted.contains(id))
+                {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                mid_call += 1;
+                std::thread::sleep(Duration::from_millis(delay));
+            }
         }
         agent.kill9();
         for (id, kind) in open_intents(&registry) {
@@ -296,7 +317,8 @@ fn kill9_at_random_points_leaks_nothing_and_kills_no_job() {
     let max_live = r["max_live"].as_u64().unwrap();
     let refused = r["refused"].as_object().unwrap().len();
     eprintln!(
-        "kill9 campaign: seed {seed}, {points} kill -9 points ({early} inside the first cycle, {later} after 1-2 cycles); \
+        "kill9 campaign: seed {seed}, {points} kill -9 points ({early} inside the first cycle, {later} after 1-2 cycles, \
+         {mid_call} as a journaled call began); \
          killed with a call in flight: {in_flight:?}; instances launched {}, most live at once {max_live} (limit 4), \
          jobs completed {}/{}, jobs killed {killed}, instances left {} (leaked), pilots refused {refused}",
         r["seen"], completed(&r).len(), submitted.len(), r["live"]
@@ -501,6 +523,22 @@ fn cloud_chaos_twenty_percent_of_calls_failing_still_converges_within_limits() {
     agent.wait_for("stopping");
 }
 
+/// The nodes' states, as `cloudburst nodes --json` lists them.
+fn node_states(cfg: &std::path::Path) -> Vec<String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudburst"))
+        .args(["nodes", "--json", "--config"])
+        .arg(cfg)
+        .output()
+        .unwrap();
+    let nodes: Value = serde_json::from_slice(&out.stdout).unwrap();
+    nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["state"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The agent's actions logged from now until `n` cycles are done.
 fn actions_over_cycles(agent: &mut Agent, n: usize) -> Vec<String> {
     agent.catch_up();
@@ -528,6 +566,9 @@ fn blind_condor_cycles_drain_and_terminate_nothing_and_recovery_resumes() {
     });
     // A collector restart while the nodes work: the fresh collector knows
     // no startd for a while; nothing is lost, drained or terminated.
+    actions_over_cycles(&mut agent, 2);
+    let before = node_states(&cfg);
+    assert!(before.contains(&"busy".to_string()), "{before:?}");
     world
         .standin
         .edit_locked(|v| v["collector"]["fresh"] = true.into());
@@ -535,6 +576,11 @@ fn blind_condor_cycles_drain_and_terminate_nothing_and_recovery_resumes() {
     assert!(
         acted.is_empty(),
         "acted on a restarted collector: {acted:?}"
+    );
+    assert_eq!(
+        node_states(&cfg),
+        before,
+        "a collector restart changed the nodes"
     );
     world
         .standin
