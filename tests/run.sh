@@ -31,17 +31,21 @@ if ! .venv/bin/python -c 'import htcondor2, classad2' 2>/dev/null \
     .venv/bin/pip install --quiet --disable-pip-version-check 'htcondor>=25.0' 'moto[server]>=5' awscli
 fi
 .venv/bin/python -c 'import htcondor2; print(htcondor2.version())'
-# .venv-openstack: a real Keystone v3 (served by gunicorn) for the
-# OpenStack provider's authentication; apart, as its pins clash with moto's.
-if [ ! -x .venv-openstack/bin/keystone-manage ] || [ ! -x .venv-openstack/bin/gunicorn ]; then
+# .venv-openstack: a real OpenStack control plane (Keystone, Placement,
+# Nova with its fake virt driver, served by gunicorn; tests/openstack/);
+# apart, as its pins clash with moto's.
+if [ ! -x .venv-openstack/bin/keystone-manage ] || [ ! -x .venv-openstack/bin/gunicorn ] \
+    || [ ! -x .venv-openstack/bin/nova-compute ] || [ ! -x .venv-openstack/bin/placement-manage ] \
+    || ! .venv-openstack/bin/python -c 'import psycopg2' 2>/dev/null; then
     python3 -m venv .venv-openstack
-    .venv-openstack/bin/pip install --quiet --disable-pip-version-check keystone gunicorn
+    .venv-openstack/bin/pip install --quiet --disable-pip-version-check keystone gunicorn nova openstack-placement psycopg2-binary
 fi
-.venv-openstack/bin/python -c 'import importlib.metadata as m; print("keystone", m.version("keystone"))'
+.venv-openstack/bin/python -c 'import importlib.metadata as m; print(*(p + " " + m.version(p) for p in ("keystone", "nova", "openstack-placement")))'
 
-step "Debian tools: cloud-init (its schema validator), shellcheck, rpm (rpmbuild)"
-debs="cloud-init shellcheck rpm"
-if ! command -v cloud-init >/dev/null || ! command -v shellcheck >/dev/null || ! command -v rpmbuild >/dev/null; then
+step "Debian tools: cloud-init (its schema validator), shellcheck, rpm (rpmbuild), rabbitmq-server and postgresql (Nova's broker and databases)"
+debs="cloud-init shellcheck rpm rabbitmq-server postgresql"
+if ! command -v cloud-init >/dev/null || ! command -v shellcheck >/dev/null || ! command -v rpmbuild >/dev/null \
+    || [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || [ ! -d /usr/lib/postgresql ]; then
     as_root=()
     if [ "$(id -u)" -ne 0 ]; then
         if sudo -n true 2>/dev/null; then

@@ -343,9 +343,17 @@ impl OpenstackProvider {
     /// Every server in the project, following the `next` links.
     fn servers(&self, name: Option<&str>) -> Result<Vec<Server>, CloudError> {
         let mut all = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut marker: Option<String> = None;
         loop {
-            let mut q: Vec<(&str, String)> = vec![("limit", self.opts.page_size.to_string())];
+            // Sorted by the unique id: Nova's default order (created_at)
+            // ties for servers made in the same second, and a real Nova
+            // then repeats some across pages and skips others.
+            let mut q: Vec<(&str, String)> = vec![
+                ("limit", self.opts.page_size.to_string()),
+                ("sort_key", "uuid".to_string()),
+                ("sort_dir", "asc".to_string()),
+            ];
             if let Some(m) = &marker {
                 q.push(("marker", m.clone()));
             }
@@ -370,7 +378,11 @@ impl OpenstackProvider {
                 .find(|l| l.rel == "next")
                 .and_then(|l| marker_of(&l.href));
             let last = page.servers.last().map(|s| s.id.clone());
-            all.extend(page.servers);
+            all.extend(
+                page.servers
+                    .into_iter()
+                    .filter(|s| seen.insert(s.id.clone())),
+            );
             match next {
                 // A next link that does not move on would loop for ever.
                 Some(m) if Some(&m) != marker.as_ref() && last.is_some() => marker = Some(m),
@@ -422,9 +434,12 @@ impl OpenstackProvider {
             "min_count": 1,
             "max_count": 1,
         });
-        server["networks"] = match self.cfg.network.clone() {
-            Some(n) => json!([{ "uuid": self.resolve("network", &n)? }]),
-            None => json!("auto"),
+        // "auto" and "none" are Nova's own words (microversion 2.37+): a
+        // network Nova allocates itself, or no NIC at all (test clouds).
+        server["networks"] = match self.cfg.network.clone().as_deref() {
+            None | Some("auto") => json!("auto"),
+            Some("none") => json!("none"),
+            Some(n) => json!([{ "uuid": self.resolve("network", n)? }]),
         };
         if !self.cfg.security_groups.is_empty() {
             server["security_groups"] = self

@@ -40,7 +40,9 @@ pub struct OpenstackConfig {
     /// A cloud in `clouds.yaml` (default: the `OS_*` environment).
     pub cloud: Option<String>,
     pub region: Option<String>,
-    /// Network name or id for the pilots' port.
+    /// Network name or id for the pilots' port; "auto" (the default)
+    /// lets Nova pick or create one, "none" boots without a NIC (test
+    /// clouds only: a pilot must reach its central manager).
     pub network: Option<String>,
     pub key_name: Option<String>,
     #[serde(default)]

@@ -8,6 +8,7 @@ pub mod casegen;
 pub mod faultproxy;
 pub mod moto;
 pub mod openstack;
+pub mod openstack_stack;
 pub mod standin;
 pub mod world;
 
