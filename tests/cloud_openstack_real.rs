@@ -316,3 +316,55 @@ fn listing_more_servers_than_a_page_follows_the_links() {
     assert!(pages >= 3, "5 servers at 2 a page: {pages} GETs");
     clean(&mut p);
 }
+
+/// The end-to-end world with the real Nova as its cloud: idle cloud jobs
+/// → servers of the right flavours → pilots join from the user-data Nova
+/// stored → jobs run → idle → drain → delete → zero servers.
+#[test]
+fn a_whole_burst_cycle_on_the_real_nova() {
+    use support::agentproc::Agent;
+    use support::world::{completed, Job, World};
+    let _t = turn();
+    let Some(s) = stack() else {
+        return;
+    };
+    let Some(world) = World::start_openstack("nova", s) else {
+        return;
+    };
+    let cfg = world.agent_config("");
+    let mut want = world.submit(&[
+        Job::cloud(1, 1000, 3.0),
+        Job::cloud(1, 1000, 3.0),
+        Job::cloud(3, 6000, 3.0),
+    ]);
+    want.sort();
+    let mut agent = Agent::start(&cfg);
+    let long = Duration::from_secs(240);
+    let r = world.wait_until("every job to complete on Nova's servers", long, |r| {
+        let mut c = completed(r);
+        c.sort();
+        c == want
+    });
+    let types: Vec<&str> = r["types"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"m1.large"),
+        "the 3-core job needs m1.large: {types:?}"
+    );
+    assert!(r["refused"].as_object().unwrap().is_empty(), "{r:#}");
+    let r = world.wait_until("zero servers", long, |r| r["live"] == 0);
+    assert_eq!(r["killed"].as_array().unwrap().len(), 0, "{r:#}");
+    assert!(r["max_live"].as_u64().unwrap() <= 4, "{r:#}");
+    eprintln!(
+        "nova burst cycle: {} servers, most live at once {}, {} jobs done",
+        r["seen"],
+        r["max_live"],
+        completed(&r).len()
+    );
+    agent.signal(libc::SIGTERM);
+    agent.wait_for("stopping");
+}

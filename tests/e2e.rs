@@ -474,7 +474,7 @@ fn cloud_chaos_twenty_percent_of_calls_failing_still_converges_within_limits() {
     };
     let seed = env_or("CLOUDBURST_CHAOS_SEED", 7);
     let f = |name: &str, fault: Fault| (name.to_string(), fault);
-    world.proxy.chaos(
+    world.proxy.as_ref().unwrap().chaos(
         seed,
         20,
         vec![
@@ -506,8 +506,9 @@ fn cloud_chaos_twenty_percent_of_calls_failing_still_converges_within_limits() {
     world.wait_until("a first wave to finish", LONG, |r| completed(r).len() >= 3);
     jobs.extend(world.submit(&[Job::cloud(2, 3000, 2.0), Job::cloud(6, 20000, 2.0)]));
     let r = to_completion(&world, &jobs, Duration::from_secs(240));
-    let calls = world.proxy.log().len();
-    let injected = world.proxy.injected();
+    let proxy = world.proxy.as_ref().unwrap();
+    let calls = proxy.log().len();
+    let injected = proxy.injected();
     let faults: u32 = injected.values().sum();
     eprintln!(
         "chaos: seed {seed}: {calls} EC2 calls, {faults} faults injected {injected:?}; \

@@ -7,7 +7,7 @@ the agent decides. Each tick, holding the condor stand-in's state lock
 (tests/standin/condor_standin.py):
 
 - reads this pool's instances from the EC2 API (moto, directly, never
-  through the test's fault proxy);
+  through the test's fault proxy), or from a real Nova as its admin;
 - a running instance "boots": its user-data is read back from the EC2 API
   (DescribeInstanceAttribute), parsed as the #cloud-config it is, and the
   condor config it writes is read with HTCondor's own config reader
@@ -31,7 +31,8 @@ killed. It is not HTCondor and is never installed: it lives only under
 tests/.
 
 Usage: pool_world.py CONFIG.json   (keys: state, endpoint, pool,
-central_manager, report, dir, live (the captures), tick, boot_seconds)
+central_manager, report, dir, live (the captures), tick, boot_seconds;
+for Nova instead of EC2: nova, keystone, admin_password)
 """
 
 import base64
@@ -76,9 +77,12 @@ def expr_or_literal(text):
 class World:
     def __init__(self, cfg):
         self.cfg = cfg
-        self.ec2 = boto3.client(
-            "ec2", endpoint_url=cfg["endpoint"], region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing")
+        self.nova = cfg.get("nova")
+        self.token = None
+        if self.nova is None:
+            self.ec2 = boto3.client(
+                "ec2", endpoint_url=cfg["endpoint"], region_name="us-east-1",
+                aws_access_key_id="testing", aws_secret_access_key="testing")
         self.pslot, self.dslot = captured_slots(cfg["live"])
         self.first_running = {}   # instance id -> when first seen running
         self.nodes = {}           # instance id -> machine (joined)
@@ -94,7 +98,41 @@ class World:
 
     # -- the cloud side ---------------------------------------------------
 
+    def nova_get(self, path):
+        """GET from the real Nova as its admin (every project's servers,
+        user_data shown: microversion 2.47)."""
+        import urllib.request
+        if self.token is None:
+            body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "domain": {"id": "default"},
+                "password": self.cfg["admin_password"]}}},
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}
+            req = urllib.request.Request(self.cfg["keystone"] + "/auth/tokens", method="POST",
+                                         data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=30) as r:
+                self.token = r.headers["X-Subject-Token"]
+        req = urllib.request.Request(self.nova + path, headers={
+            "X-Auth-Token": self.token, "OpenStack-API-Version": "compute 2.47"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+
     def instances(self):
+        if self.nova is not None:
+            # Nova's servers in the EC2 shape the rest of the world reads.
+            state = {"BUILD": "pending", "ACTIVE": "running", "ERROR": "stopped",
+                     "DELETED": "terminated", "SOFT_DELETED": "terminated"}
+            out = []
+            for s in self.nova_get("/servers/detail?all_tenants=1")["servers"]:
+                if s.get("metadata", {}).get("cloudburst:pool") != self.cfg["pool"]:
+                    continue
+                if s.get("OS-EXT-STS:task_state") == "deleting":
+                    continue
+                out.append({"InstanceId": s["id"], "InstanceType": s["flavor"]["original_name"],
+                            "State": {"Name": state.get(s["status"], "pending")},
+                            "PrivateDnsName": s["name"].lower(),
+                            "UserData": s.get("OS-EXT-SRV-ATTR:user_data") or ""})
+            return out
         out = []
         pages = self.ec2.get_paginator("describe_instances").paginate(
             Filters=[{"Name": "tag:cloudburst:pool", "Values": [self.cfg["pool"]]}])
@@ -103,9 +141,12 @@ class World:
                 out.extend(r["Instances"])
         return out
 
-    def user_data(self, iid):
-        a = self.ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")
-        raw = base64.b64decode(a.get("UserData", {}).get("Value", ""))
+    def user_data(self, inst):
+        if self.nova is not None:
+            raw = base64.b64decode(inst["UserData"])
+        else:
+            a = self.ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="userData")
+            raw = base64.b64decode(a.get("UserData", {}).get("Value", ""))
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
         return raw.decode()
@@ -113,7 +154,7 @@ class World:
     def boot(self, inst, now):
         """The pilot's boot: its user-data to a startd ad, or why not."""
         iid = inst["InstanceId"]
-        text = self.user_data(iid)
+        text = self.user_data(inst)
         if not text.startswith("#cloud-config\n"):
             return None, "user-data is not #cloud-config"
         doc = yaml.safe_load(text)

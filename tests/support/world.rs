@@ -17,8 +17,11 @@ use super::standin::StandIn;
 
 pub struct World {
     pub standin: StandIn,
-    pub proxy: FaultProxy,
+    /// In front of moto (EC2 worlds only).
+    pub proxy: Option<FaultProxy>,
     pub pool: String,
+    /// The `[[sites]]` table of the agent's config.
+    site: String,
     pub report_path: PathBuf,
     child: Child,
     next_cluster: std::cell::Cell<u64>,
@@ -56,15 +59,79 @@ impl World {
     /// `None` (and the test skipped) without moto or the Python stand-ins.
     pub fn start(name: &str) -> Option<World> {
         let moto = Moto::shared()?;
+        let proxy = FaultProxy::start(moto.port);
+        let site = format!(
+            r#"[[sites]]
+name = "aws"
+provider = "ec2"
+image = "ami-0123456789abcdef0"
+[sites.ec2]
+region = "us-east-1"
+endpoint_url = "{}"
+[[sites.flavors]]
+name = "c5.large"
+cpus = 2
+memory_mb = 4096
+disk_gb = 40
+price_per_hour = 0.085
+start = "TARGET.WantCloud =?= true"
+[[sites.flavors]]
+name = "m5.2xlarge"
+cpus = 8
+memory_mb = 32768
+disk_gb = 100
+price_per_hour = 0.384
+start = "TARGET.WantCloud =?= true"
+"#,
+            proxy.url()
+        );
+        let cloud = json!({ "endpoint": format!("http://127.0.0.1:{}", moto.port) });
+        World::begin(name, cloud, site, Some(proxy))
+    }
+
+    /// A world whose cloud is the real Nova of `stack` (its flavours
+    /// m1.small and m1.large; the agent authenticates with the `stack`
+    /// entry of the `clouds.yaml` under the test's `$HOME`).
+    pub fn start_openstack(name: &str, stack: &super::openstack_stack::Stack) -> Option<World> {
+        let site = r#"[[sites]]
+name = "stack"
+provider = "openstack"
+image = "cirros-pilot"
+[sites.openstack]
+cloud = "stack"
+network = "none"
+[[sites.flavors]]
+name = "m1.small"
+cpus = 1
+memory_mb = 2048
+disk_gb = 20
+price_per_hour = 0.05
+start = "TARGET.WantCloud =?= true"
+[[sites.flavors]]
+name = "m1.large"
+cpus = 4
+memory_mb = 8192
+disk_gb = 40
+price_per_hour = 0.2
+start = "TARGET.WantCloud =?= true"
+"#
+        .to_string();
+        let cloud = json!({
+            "nova": stack.str("nova"),
+            "keystone": stack.str("keystone"),
+            "admin_password": stack.str("admin_password"),
+        });
+        World::begin(name, cloud, site, None)
+    }
+
+    fn begin(name: &str, cloud: Value, site: String, proxy: Option<FaultProxy>) -> Option<World> {
         let standin = StandIn::empty_pool()?;
         let python = super::python()?;
-        let proxy = FaultProxy::start(moto.port);
         let pool = format!("e2e-{name}");
         let dir = standin.dir.path().to_path_buf();
         let report_path = dir.join("world.json");
-        let cfg = json!({
+        let mut cfg = json!({
             "state": standin.state,
-            "endpoint": format!("http://127.0.0.1:{}", moto.port),
             "pool": pool,
             "central_manager": "cm.example.edu",
             "report": report_path,
@@ -73,6 +140,9 @@ impl World {
             "tick": 0.1,
             "boot_seconds": 0.5,
         });
+        for (k, v) in cloud.as_object().unwrap() {
+            cfg[k] = v.clone();
+        }
         let cfg_path = dir.join("world-config.json");
         std::fs::write(&cfg_path, cfg.to_string()).unwrap();
         let child = super::moto::spawn_tied(
@@ -89,6 +159,7 @@ impl World {
             standin,
             proxy,
             pool,
+            site,
             report_path,
             child,
             next_cluster: std::cell::Cell::new(100),
@@ -103,8 +174,9 @@ impl World {
         self.standin.dir.path().to_path_buf()
     }
 
-    /// The agent config for this world: one EC2 site (through the fault
-    /// proxy) with a small and a large flavour, short timers; `extra` is
+    /// The agent config for this world: its one site (EC2 through the
+    /// fault proxy, or the real Nova) with a small and a large flavour,
+    /// short timers; `extra` is
     /// appended (more tables). Pilots start only cloud jobs, as the
     /// captured pilot did (`Start = TARGET.WantCloud is true`).
     pub fn agent_config(&self, extra: &str) -> PathBuf {
@@ -132,33 +204,13 @@ registry = "{dir}/state/registry.db"
 listen = "127.0.0.1:0"
 [pilot]
 central_manager = "cm.example.edu"
-[[sites]]
-name = "aws"
-provider = "ec2"
-image = "ami-0123456789abcdef0"
-[sites.ec2]
-region = "us-east-1"
-endpoint_url = "{endpoint}"
-[[sites.flavors]]
-name = "c5.large"
-cpus = 2
-memory_mb = 4096
-disk_gb = 40
-price_per_hour = 0.085
-start = "TARGET.WantCloud =?= true"
-[[sites.flavors]]
-name = "m5.2xlarge"
-cpus = 8
-memory_mb = 32768
-disk_gb = 100
-price_per_hour = 0.384
-start = "TARGET.WantCloud =?= true"
+{site}
 {extra}
 "#,
             pool = self.pool,
             bin = self.standin.bin.display(),
             dir = dir.display(),
-            endpoint = self.proxy.url(),
+            site = self.site,
         );
         let path = dir.join("cloudburst.toml");
         std::fs::write(&path, text).unwrap();
