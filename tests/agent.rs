@@ -8,7 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::agentproc::Agent;
+use support::agentproc::{http_get, Agent};
 use support::standin::StandIn;
 
 fn write_config(dir: &Path, s: &StandIn, cycle: &str, extra: &str) -> PathBuf {
@@ -219,21 +219,6 @@ fn a_missing_config_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("reading /nonexistent/cloudburst.toml"));
 }
 
-/// GET over loopback: (status line, body).
-fn get(addr: &str, path: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_string(), body.to_string())
-}
-
 #[test]
 fn metrics_and_the_status_page_are_served_on_loopback() {
     let Some(s) = StandIn::new() else { return };
@@ -253,7 +238,7 @@ fn metrics_and_the_status_page_are_served_on_loopback() {
     agent.wait_for("cycle done");
     agent.wait_for("cycle done");
 
-    let (st, m) = get(&addr, "/metrics");
+    let (st, m) = http_get(&addr, "/metrics");
     assert!(st.contains("200"), "{st}");
     for want in [
         "cloudburst_nodes{site=\"lab\",state=\"booting\"} 1",
@@ -265,14 +250,14 @@ fn metrics_and_the_status_page_are_served_on_loopback() {
     ] {
         assert!(m.contains(want), "no {want:?} in:\n{m}");
     }
-    let (st, html) = get(&addr, "/");
+    let (st, html) = http_get(&addr, "/");
     assert!(st.contains("200"));
     assert!(
         html.contains("<svg") && html.matches("<polyline").count() == 3,
         "{html}"
     );
     assert!(html.contains("cloudburst status: pool agenttest"));
-    let (st, _) = get(&addr, "/secret");
+    let (st, _) = http_get(&addr, "/secret");
     assert!(st.contains("404"));
     std::fs::write(dir.path().join("status.html"), &html).unwrap();
     agent.signal(libc::SIGTERM);

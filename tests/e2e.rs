@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::agentproc::Agent;
+use support::agentproc::{cli, http_get, Agent};
 use support::world::{completed, Job, World};
 
 const LONG: Duration = Duration::from_secs(120);
@@ -25,26 +25,8 @@ fn metrics_addr(agent: &mut Agent) -> String {
         .to_string()
 }
 
-/// GET over loopback: the body.
-fn get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").unwrap().1.to_string()
-}
-
 fn status(cfg: &std::path::Path) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudburst"))
-        .args(["status", "--config"])
-        .arg(cfg)
-        .output()
-        .unwrap();
+    let out = cli(&["status"], cfg);
     assert!(
         out.status.success(),
         "{}",
@@ -111,7 +93,7 @@ fn a_whole_burst_cycle_from_idle_jobs_to_zero_instances() {
         "the 6-core job needs the large flavour: {t:?}"
     );
     assert!(t.len() <= 4, "{t:?}");
-    let m = get(&addr, "/metrics");
+    let m = http_get(&addr, "/metrics").1;
     assert!(
         metric(
             &m,
@@ -154,7 +136,7 @@ fn a_whole_burst_cycle_from_idle_jobs_to_zero_instances() {
     let text = status(&cfg);
     assert!(text.contains("DEMAND: 1 idle cloud jobs"), "{text}");
     eprintln!("e2e: status at the end:\n{text}");
-    let m = get(&addr, "/metrics");
+    let m = http_get(&addr, "/metrics").1;
     assert!(
         !m.lines()
             .any(|l| l.starts_with("cloudburst_nodes{") && !l.ends_with(" 0")),
@@ -355,11 +337,7 @@ fn busy_then_stopped(world: &World) -> (std::path::PathBuf, u64, Vec<String>) {
 }
 
 fn agent_exit(cfg: &std::path::Path) -> (Option<i32>, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudburst"))
-        .args(["agent", "--config"])
-        .arg(cfg)
-        .output()
-        .unwrap();
+    let out = cli(&["agent"], cfg);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).to_string(),
@@ -526,11 +504,7 @@ fn cloud_chaos_twenty_percent_of_calls_failing_still_converges_within_limits() {
 
 /// The nodes' states, as `cloudburst nodes --json` lists them.
 fn node_states(cfg: &std::path::Path) -> Vec<String> {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudburst"))
-        .args(["nodes", "--json", "--config"])
-        .arg(cfg)
-        .output()
-        .unwrap();
+    let out = cli(&["nodes", "--json"], cfg);
     let nodes: Value = serde_json::from_slice(&out.stdout).unwrap();
     nodes
         .as_array()
@@ -636,9 +610,21 @@ fn a_config_file_change_is_rejected_when_invalid_and_applied_when_valid() {
         "{l}"
     );
     agent.wait_for("cycle done");
+    // What only a restart may change is refused.
+    std::fs::write(
+        &cfg,
+        good.replace(&format!("name = \"{}\"", world.pool), "name = \"other\""),
+    )
+    .unwrap();
+    let l = agent.wait_for("new config rejected");
+    assert!(l.contains("cannot change while the agent runs"), "{l}");
     // Valid: applied without a restart (one node at a time from now on).
+    // Written as an editor might: emptied first, then filled; only the
+    // settled file is read (an empty file would parse as the defaults).
+    std::fs::write(&cfg, "").unwrap();
     std::fs::write(&cfg, good.replace("max_nodes = 4", "max_nodes = 1")).unwrap();
-    agent.wait_for("config reloaded");
+    let l = agent.wait_for("config ");
+    assert!(l.contains("config reloaded"), "{l}");
     let pid = agent.child.id();
     let jobs = world.submit(&[
         Job::cloud(2, 3000, 1.0),
@@ -781,11 +767,7 @@ fn absurd_config_values_are_refused_naming_file_line_and_setting() {
         let path = dir.path().join("absurd.toml");
         // Line 1 names the pool; the setting's table and value follow.
         std::fs::write(&path, format!("# absurd\n{setting}\n")).unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_cloudburst"))
-            .args(["check-config", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
+        let out = cli(&["check-config"], &path);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{setting}: {err}");
         assert!(

@@ -190,6 +190,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
     );
     let mut ready = false;
     let mut cycles = 0u64;
+    let mut settle: Option<Instant> = None;
     loop {
         let started = Instant::now();
         let t = now();
@@ -269,10 +270,26 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
         let mut deadline = started + config.timers.cycle;
         loop {
             let now_i = Instant::now();
+            // A file change is read once the file has been quiet for a
+            // moment: an editor (or `cat >`) truncates before it writes,
+            // and a truncated file can still parse.
+            if settle.is_some_and(|t| now_i >= t) {
+                settle = None;
+                reload(
+                    config_path,
+                    &mut config,
+                    &mut clouds,
+                    &mut _joblog_watch,
+                    &tx,
+                    "file changed",
+                    &notify,
+                );
+            }
             if now_i >= deadline {
                 break;
             }
-            let wait = (deadline - now_i).min(watchdog.unwrap_or(Duration::MAX));
+            let until = settle.map_or(deadline, |t| t.min(deadline));
+            let wait = (until - now_i).min(watchdog.unwrap_or(Duration::MAX));
             notify.send("WATCHDOG=1");
             match rx.recv_timeout(wait) {
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
@@ -290,28 +307,67 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
                     // A new job: cycle soon, but not more than once a second.
                     deadline = deadline.min(started + Duration::from_secs(1));
                 }
-                Ok(w @ (Wake::Hup | Wake::ConfigChanged)) => {
-                    notify.send("RELOADING=1");
-                    match load(config_path)
-                        .and_then(|c| connect(&c).map(|p| (c, p)).map_err(|e| anyhow!("{e}")))
-                    {
-                        Ok((c, providers)) => {
-                            clouds = Clouds::new(providers, Backoff::default(), now() as u64);
-                            _joblog_watch = watch_joblog(&c, &tx);
-                            config = c;
-                            log("info", "config reloaded", &[("why", &format!("{w:?}"))]);
-                        }
-                        Err(e) => log(
-                            "error",
-                            "new config rejected; the old one keeps running",
-                            &[("error", &format!("{e:#}"))],
-                        ),
-                    }
-                    notify.send("READY=1\nSTATUS=running");
+                Ok(Wake::ConfigChanged) => {
+                    settle = Some(Instant::now() + CONFIG_SETTLE);
+                }
+                Ok(Wake::Hup) => {
+                    settle = None;
+                    reload(
+                        config_path,
+                        &mut config,
+                        &mut clouds,
+                        &mut _joblog_watch,
+                        &tx,
+                        "SIGHUP",
+                        &notify,
+                    );
                 }
             }
         }
     }
+}
+
+/// How long the config file must be quiet before a change is read.
+const CONFIG_SETTLE: Duration = Duration::from_millis(700);
+
+/// Re-reads and re-validates the config; a bad one, or one that changes
+/// what only a restart can (the pool's name, the registry), is logged and
+/// rejected, and the old one keeps running.
+fn reload(
+    config_path: &Path,
+    config: &mut Config,
+    clouds: &mut Clouds,
+    joblog_watch: &mut Option<notify::RecommendedWatcher>,
+    tx: &mpsc::Sender<Wake>,
+    why: &str,
+    notify: &notify_socket::NotifySocket,
+) {
+    notify.send("RELOADING=1");
+    let fresh = load(config_path).and_then(|c| {
+        if c.pool.name.get_ref() != config.pool.name.get_ref()
+            || c.agent.registry != config.agent.registry
+        {
+            return Err(anyhow!(
+                "pool.name and agent.registry cannot change while the agent runs; restart it"
+            ));
+        }
+        let providers = connect(&c).map_err(|e| anyhow!("{e}"))?;
+        Ok((c, providers))
+    });
+    match fresh {
+        Ok((c, providers)) => {
+            *clouds = Clouds::new(providers, Backoff::default(), now() as u64);
+            *joblog_watch = watch_joblog(&c, tx);
+            *config = c;
+            log("info", "config reloaded", &[("why", &why)]);
+        }
+        Err(e) => log(
+            "error",
+            "new config rejected; the old one keeps running",
+            &[("error", &format!("{e:#}"))],
+        ),
+    }
+    notify.send("READY=1\nSTATUS=running");
 }
 
 /// Opens the registry; a damaged one is refused, or moved aside and
