@@ -19,7 +19,7 @@ use crate::classad::unparse::to_text;
 use crate::classad::{parse_expr, Matcher, Value};
 use crate::condor::job::JobShape;
 use crate::condor::{Job, JobId, JobStatus};
-use crate::config::{Config, Flavor, Group, Site};
+use crate::config::{Config, Flavor, Group, MesosConfig, Site};
 
 /// A slot's resources.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -107,9 +107,14 @@ fn expr(text: &str) -> Expr {
 
 /// The partitionable slot a fresh pilot of this flavour advertises, as the
 /// pilot config of `src/pilot` writes it.
-pub fn template_ad(site: &Site, flavor: &Flavor, group: Option<&Group>) -> ClassAd {
+pub fn template_ad(
+    site: &Site,
+    flavor: &Flavor,
+    group: Option<&Group>,
+    mesos: Option<&MesosConfig>,
+) -> ClassAd {
     let mut ad = ClassAd::new();
-    let cap = capacity(flavor);
+    let cap = capacity(flavor, mesos);
     let int = |v: u64| Expr::Int(v as i64);
     ad.insert_str("MyType", Expr::string("Machine"));
     ad.insert_str("SlotType", Expr::string("Partitionable"));
@@ -169,10 +174,14 @@ pub fn template_ad(site: &Site, flavor: &Flavor, group: Option<&Group>) -> Class
     ad
 }
 
-pub fn capacity(f: &Flavor) -> Resources {
+/// What condor gets of a node of this flavour: all of it, less the share
+/// a Mesos agent on the same pilot may offer (`pilot.mesos`). The pilot's
+/// condor config advertises exactly this (`pilot::condor`).
+pub fn capacity(f: &Flavor, mesos: Option<&MesosConfig>) -> Resources {
+    let (mesos_cpus, mesos_memory) = mesos.map_or((0, 0), |m| (m.cpus, m.memory_mb));
     Resources {
-        cpus: f.cpus as u64,
-        memory: f.memory_mb,
+        cpus: f.cpus.saturating_sub(mesos_cpus).max(1) as u64,
+        memory: f.memory_mb.saturating_sub(mesos_memory).max(1),
         disk: f.disk_gb * 1024 * 1024,
         gpus: f.gpus as u64,
     }
@@ -198,11 +207,11 @@ pub fn flavor_options(config: &Config) -> Vec<FlavorOption> {
                     site: site.name.get_ref().clone(),
                     flavor: f.name.get_ref().clone(),
                     group: g.map(|g| g.name.get_ref().clone()),
-                    capacity: capacity(f),
+                    capacity: capacity(f, config.pilot.mesos.as_ref()),
                     price_per_hour: f.price_per_hour,
                     priority: site.priority,
                     spot: f.spot,
-                    ad: template_ad(site, f, g),
+                    ad: template_ad(site, f, g, config.pilot.mesos.as_ref()),
                 });
             }
         }
@@ -457,6 +466,38 @@ accounting_group = "group_cms"
             .collect();
         // The GPU flavour's START wants GPU jobs only.
         assert_eq!(names, ["aws/small", "aws/big"]);
+    }
+
+    #[test]
+    fn a_mesos_share_is_not_offered_to_condor_jobs() {
+        // The pilot advertises the flavour less what Mesos may offer, so
+        // a job wanting the whole big flavour matches nothing.
+        let text = format!(
+            "[pilot]\ncentral_manager = \"cm\"\n[pilot.mesos]\nmaster = \"m:5050\"\ncpus = 4\nmemory_mb = 16384\n{CONFIG}"
+        );
+        let c = crate::config::parse("c.toml", &text).unwrap();
+        let options = flavor_options(&c);
+        let big = options
+            .iter()
+            .find(|o| o.flavor == "big" && o.group.is_none())
+            .unwrap();
+        assert_eq!(
+            (big.capacity.cpus, big.capacity.memory),
+            (12, 65536 - 16384)
+        );
+        let mut r = JobReader::new();
+        let jobs = vec![
+            job(&mut r, 1, "RequestCpus = 16"),
+            job(&mut r, 2, "RequestCpus = 12"),
+        ];
+        let d = compute(&jobs, &options, &c.groups, 0);
+        let fits: Vec<(i64, usize)> = d
+            .shapes
+            .iter()
+            .map(|s| (s.request.cpus as i64, s.options.len()))
+            .collect();
+        assert!(fits.contains(&(16, 0)), "{fits:?}");
+        assert!(fits.contains(&(12, 1)), "{fits:?}");
     }
 
     #[test]

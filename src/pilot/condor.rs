@@ -49,15 +49,9 @@ pub fn condor_config(spec: &PilotSpec) -> Result<String, PilotError> {
     ));
     line("");
     line("# One partitionable slot with the flavour's resources.");
-    let (mesos_cpus, mesos_mem) = p.mesos.as_ref().map_or((0, 0), |m| (m.cpus, m.memory_mb));
-    line(&format!(
-        "NUM_CPUS = {}",
-        flavor.cpus.saturating_sub(mesos_cpus).max(1)
-    ));
-    line(&format!(
-        "MEMORY = {}",
-        flavor.memory_mb.saturating_sub(mesos_mem).max(1)
-    ));
+    let share = crate::demand::capacity(flavor, p.mesos.as_ref());
+    line(&format!("NUM_CPUS = {}", share.cpus));
+    line(&format!("MEMORY = {}", share.memory));
     if flavor.gpus > 0 {
         line("use feature : GPUs");
     }
