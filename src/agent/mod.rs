@@ -155,7 +155,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
         )
     })
     .ok();
-    let mut _joblog_watch = watch_joblog(&config, &tx);
+    let mut joblog_watch = watch_joblog(&config, &tx);
 
     let pages = std::sync::Arc::new(std::sync::Mutex::new(metrics::Pages::default()));
     let mut metrics = metrics::Metrics::default();
@@ -190,7 +190,8 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
     );
     let mut ready = false;
     let mut cycles = 0u64;
-    let mut settle: Option<Instant> = None;
+    // A reload due at this instant, and why.
+    let mut pending_reload: Option<(Instant, &'static str)> = None;
     loop {
         let started = Instant::now();
         let t = now();
@@ -273,22 +274,22 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
             // A file change is read once the file has been quiet for a
             // moment: an editor (or `cat >`) truncates before it writes,
             // and a truncated file can still parse.
-            if settle.is_some_and(|t| now_i >= t) {
-                settle = None;
+            if let Some((_, why)) = pending_reload.filter(|(t, _)| now_i >= *t) {
+                pending_reload = None;
                 reload(
                     config_path,
                     &mut config,
                     &mut clouds,
-                    &mut _joblog_watch,
+                    &mut joblog_watch,
                     &tx,
-                    "file changed",
+                    why,
                     &notify,
                 );
             }
             if now_i >= deadline {
                 break;
             }
-            let until = settle.map_or(deadline, |t| t.min(deadline));
+            let until = pending_reload.map_or(deadline, |(t, _)| t.min(deadline));
             let wait = (until - now_i).min(watchdog.unwrap_or(Duration::MAX));
             notify.send("WATCHDOG=1");
             match rx.recv_timeout(wait) {
@@ -308,20 +309,10 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
                     deadline = deadline.min(started + Duration::from_secs(1));
                 }
                 Ok(Wake::ConfigChanged) => {
-                    settle = Some(Instant::now() + CONFIG_SETTLE);
+                    pending_reload = Some((Instant::now() + CONFIG_SETTLE, "file changed"));
                 }
-                Ok(Wake::Hup) => {
-                    settle = None;
-                    reload(
-                        config_path,
-                        &mut config,
-                        &mut clouds,
-                        &mut _joblog_watch,
-                        &tx,
-                        "SIGHUP",
-                        &notify,
-                    );
-                }
+                // The admin asked: at once.
+                Ok(Wake::Hup) => pending_reload = Some((Instant::now(), "SIGHUP")),
             }
         }
     }
