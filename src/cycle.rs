@@ -20,6 +20,7 @@ use crate::condor::{PoolSnapshot, Startd};
 use crate::config::Config;
 use crate::demand::{self, Demand, FlavorOption};
 use crate::lifecycle::{DrainCause, Node, State, Transition};
+use crate::mesos::{self, supply, MesosView};
 use crate::observed::Observed;
 use crate::planner::{self, Action, Plan};
 use crate::reconcile::reconcile;
@@ -82,6 +83,8 @@ pub struct Report {
     pub done: Vec<Done>,
     pub idle_jobs: u64,
     pub unmatched: Vec<(String, u64, String)>,
+    /// The Mesos side, when `[mesos]` is configured.
+    pub mesos: Option<mesos::Summary>,
 }
 
 /// Stops a cycle after a number of steps (tests simulate a crash with it).
@@ -131,12 +134,24 @@ impl<'a> Agent<'a> {
         }
     }
 
-    /// Runs one cycle at `now`.
+    /// Runs one cycle at `now` (with `[mesos]`, its side reads as unknown).
     pub fn cycle(
         &mut self,
         condor: &mut dyn CondorPort,
         cloud: &mut dyn CloudPort,
         pilot: &dyn Pilot,
+        now: i64,
+    ) -> Result<Report, CycleError> {
+        self.cycle_with_mesos(condor, cloud, pilot, None, now)
+    }
+
+    /// Runs one cycle at `now` with what was read of the Mesos side.
+    pub fn cycle_with_mesos(
+        &mut self,
+        condor: &mut dyn CondorPort,
+        cloud: &mut dyn CloudPort,
+        pilot: &dyn Pilot,
+        mesos: Option<&MesosView>,
         now: i64,
     ) -> Result<Report, CycleError> {
         let mut report = Report {
@@ -202,6 +217,30 @@ impl<'a> Agent<'a> {
         }
         report.transitions = rec.transitions;
 
+        // The Mesos side: busy nodes stay busy, agents that never came are
+        // failed boots.
+        let unread;
+        let mesos = match (&self.config.mesos, mesos) {
+            (None, _) => None,
+            (Some(_), Some(v)) => Some(v),
+            (Some(_), None) => {
+                unread = MesosView::unknown("not read this cycle");
+                Some(&unread)
+            }
+        };
+        if let Some(view) = mesos {
+            let nodes = self.registry.live_nodes()?;
+            let busy = supply::busy(&nodes, &supply::holds(view), now);
+            self.registry.apply(&busy)?;
+            let failed = supply::boot_failures(self.config, &nodes, view, now);
+            self.registry.apply(&failed)?;
+            for t in &failed {
+                self.after_transition(t, &nodes, now)?;
+            }
+            report.transitions.extend(failed);
+            report.mesos = Some(mesos::Summary::of(view));
+        }
+
         // Demand and plan.
         let nodes = self.registry.live_nodes()?;
         let demand: Option<Demand> = snap
@@ -244,6 +283,7 @@ impl<'a> Agent<'a> {
             month_spend,
             backoff: &backoff,
             foreign: &foreign,
+            mesos,
         });
 
         // Act.

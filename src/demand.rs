@@ -85,6 +85,9 @@ pub struct FlavorOption {
     pub flavor: String,
     pub group: Option<String>,
     pub capacity: Resources,
+    /// What its pilot offers Mesos (`crate::mesos::share`; none without
+    /// `[pilot.mesos]`).
+    pub mesos_share: Resources,
     pub price_per_hour: f64,
     pub priority: i32,
     pub spot: bool,
@@ -178,11 +181,12 @@ pub fn template_ad(
 /// a Mesos agent on the same pilot may offer (`pilot.mesos`). The pilot's
 /// condor config advertises exactly this (`pilot::condor`).
 pub fn capacity(f: &Flavor, mesos: Option<&MesosConfig>) -> Resources {
-    let (mesos_cpus, mesos_memory) = mesos.map_or((0, 0), |m| (m.cpus, m.memory_mb));
+    let (mesos_cpus, mesos_memory, mesos_disk) =
+        mesos.map_or((0, 0, 0), |m| (m.cpus, m.memory_mb, m.disk_gb.unwrap_or(0)));
     Resources {
         cpus: f.cpus.saturating_sub(mesos_cpus).max(1) as u64,
         memory: f.memory_mb.saturating_sub(mesos_memory).max(1),
-        disk: f.disk_gb * 1024 * 1024,
+        disk: f.disk_gb.saturating_sub(mesos_disk).max(1) * 1024 * 1024,
         gpus: f.gpus as u64,
     }
 }
@@ -208,6 +212,12 @@ pub fn flavor_options(config: &Config) -> Vec<FlavorOption> {
                     flavor: f.name.get_ref().clone(),
                     group: g.map(|g| g.name.get_ref().clone()),
                     capacity: capacity(f, config.pilot.mesos.as_ref()),
+                    mesos_share: config
+                        .pilot
+                        .mesos
+                        .as_ref()
+                        .map(|m| crate::mesos::share(f, m))
+                        .unwrap_or_default(),
                     price_per_hour: f.price_per_hour,
                     priority: site.priority,
                     spot: f.spot,

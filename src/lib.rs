@@ -11,6 +11,7 @@ pub mod config;
 pub mod cycle;
 pub mod demand;
 pub mod lifecycle;
+pub mod mesos;
 pub mod observed;
 pub mod pilot;
 pub mod planner;

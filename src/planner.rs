@@ -16,6 +16,14 @@
 //! 5. Nodes unclaimed in this observation for `idle_timeout` that no demand
 //!    placed work on, and idle nodes past `max_lifetime`, are drained, at
 //!    most a capped number per cycle.
+//!
+//! With `[mesos]`, Mesos tasks waiting in a framework's queue are placed
+//! after the condor demand (3), on what each node offers Mesos: the free
+//! share of registered agents, the whole share of nodes booting or
+//! planned, then new nodes of the cheapest flavour. A node with Mesos
+//! work is neither drained (5) nor terminated once drained (1); while the
+//! master cannot be read, no node is drained for idleness, and while a
+//! framework cannot be read nothing is bought for Mesos.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -26,6 +34,9 @@ use crate::condor::{Activity, Pool, Startd};
 use crate::config::Config;
 use crate::demand::{Demand, FlavorOption, Resources};
 use crate::lifecycle::{DrainCause, Node, State};
+use crate::mesos::supply::{self, Holds};
+use crate::mesos::MesosView;
+use crate::observed::Observed;
 
 /// Something to do, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -110,6 +121,9 @@ pub struct Inputs<'a> {
     /// Per site: instances and cores in the same project that are not ours
     /// (they use the site's capacity: `max_nodes`, `max_cores`).
     pub foreign: &'a BTreeMap<String, (u32, u32)>,
+    /// The Mesos side, when `[mesos]` is configured (`None` then reads as
+    /// unknown).
+    pub mesos: Option<&'a MesosView>,
 }
 
 /// Nodes wanted of one option, and how many launch now.
@@ -136,6 +150,8 @@ struct Room {
     node: Option<usize>,
     /// Demand placed jobs here this cycle.
     used: bool,
+    /// What it can still offer Mesos (cpus in thousandths, MB).
+    mesos_free: Resources,
 }
 
 fn option_of(options: &[FlavorOption], n: &Node) -> Option<usize> {
@@ -223,6 +239,140 @@ fn add(t: &mut Totals, site: &str, group: Option<&str>, cap: &Resources, price: 
     }
 }
 
+fn in_backoff(inputs: &Inputs<'_>, o: usize) -> bool {
+    let o = &inputs.options[o];
+    inputs
+        .backoff
+        .get(&(o.site.clone(), o.flavor.clone()))
+        .is_some_and(|&until| until > inputs.now)
+}
+
+/// The options no limit rules out yet, else all of them (step 4 then
+/// says which limit holds the launches back).
+fn prefer_within_limits(inputs: &Inputs<'_>, existing: &Totals, usable: Vec<usize>) -> Vec<usize> {
+    let within: Vec<usize> = usable
+        .iter()
+        .copied()
+        .filter(|&o| blocked_by(inputs, existing, &inputs.options[o]).is_none())
+        .collect();
+    if within.is_empty() {
+        usable
+    } else {
+        within
+    }
+}
+
+/// 3b. Mesos tasks waiting in the frameworks' queues, placed on what the
+/// nodes offer Mesos after the condor demand took its room.
+#[allow(clippy::too_many_arguments)]
+fn place_mesos(
+    inputs: &Inputs<'_>,
+    view: &MesosView,
+    rooms: &mut Vec<Room>,
+    cancellable: &mut Vec<(usize, usize)>,
+    undrain: &mut Vec<usize>,
+    per_option: &mut BTreeMap<usize, (u64, u64)>,
+    new_rooms_order: &mut Vec<usize>,
+    existing: &Totals,
+    notes: &mut Vec<String>,
+) {
+    let options = inputs.options;
+    let queue = match &view.queue {
+        Observed::Known(q) => q,
+        Observed::Unknown(why) => {
+            notes.push(format!(
+                "the Mesos frameworks could not be read ({why}): nothing is launched for Mesos this cycle"
+            ));
+            return;
+        }
+    };
+    for unit in queue.iter().filter(|u| !u.delayed) {
+        let req = unit.request;
+        // How many of its tasks a node offering `free` takes.
+        let per_node = |free: &Resources| match free.fits(&req) {
+            n if unit.unique_host => n.min(1),
+            n => n,
+        };
+        let mut left = unit.count;
+        for r in rooms.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            let take = per_node(&r.mesos_free).min(left);
+            if take > 0 {
+                r.mesos_free = r.mesos_free.minus(&req, take);
+                r.used = true;
+                left -= take;
+            }
+        }
+        while left > 0 {
+            let Some(pos) = cancellable
+                .iter()
+                .position(|&(_, o)| per_node(&options[o].mesos_share) > 0)
+            else {
+                break;
+            };
+            let (i, o) = cancellable.remove(pos);
+            undrain.push(i);
+            let take = per_node(&options[o].mesos_share).min(left);
+            left -= take;
+            rooms.push(Room {
+                option: o,
+                free: options[o].capacity,
+                node: Some(i),
+                used: true,
+                mesos_free: options[o].mesos_share.minus(&req, take),
+            });
+        }
+        if left == 0 {
+            continue;
+        }
+        // New nodes: general-pool flavours whose share fits a task, the
+        // cheapest node first (every flavour offers Mesos the same share).
+        let usable: Vec<usize> = (0..options.len())
+            .filter(|&o| options[o].group.is_none())
+            .filter(|&o| !in_backoff(inputs, o))
+            .filter(|&o| per_node(&options[o].mesos_share) > 0)
+            .collect();
+        let best = prefer_within_limits(inputs, existing, usable)
+            .into_iter()
+            .min_by(|&a, &b| {
+                let (oa, ob) = (&options[a], &options[b]);
+                oa.price_per_hour
+                    .total_cmp(&ob.price_per_hour)
+                    .then(ob.priority.cmp(&oa.priority))
+                    .then(oa.label().cmp(&ob.label()))
+            });
+        let Some(o) = best else {
+            notes.push(format!(
+                "{left} Mesos tasks of {} {} wait: no flavour out of back-off offers one task's {} cpu, {} MB, {} MB disk in its [pilot.mesos] share",
+                unit.source,
+                unit.name,
+                req.cpus as f64 / 1000.0,
+                req.memory,
+                req.disk
+            ));
+            continue;
+        };
+        let fit = per_node(&options[o].mesos_share);
+        let count = left.div_ceil(fit);
+        let e = per_option.entry(o).or_default();
+        e.0 += left;
+        e.1 += count;
+        for k in 0..count {
+            let take = fit.min(left - k * fit);
+            rooms.push(Room {
+                option: o,
+                free: options[o].capacity,
+                node: None,
+                used: true,
+                mesos_free: options[o].mesos_share.minus(&req, take),
+            });
+            new_rooms_order.push(o);
+        }
+    }
+}
+
 /// Which limit, if any, a launch of `o` would break.
 fn blocked_by(inputs: &Inputs<'_>, t: &Totals, o: &FlavorOption) -> Option<String> {
     let l = &inputs.config.limits;
@@ -276,15 +426,42 @@ fn blocked_by(inputs: &Inputs<'_>, t: &Totals, o: &FlavorOption) -> Option<Strin
     None
 }
 
+/// Why a node decided for termination must wait for Mesos: a drained
+/// node while its Mesos work is running or unknown; a failed boot only
+/// while the master lists work on it. Instances already lost or
+/// reclaimed have nothing left to protect.
+fn termination_hold(n: &Node, holds: &Holds) -> Option<String> {
+    match (n.state, holds) {
+        (State::Drained, _) | (State::BootFailed, Holds::Nodes(_)) => holds.reason(&n.id),
+        _ => None,
+    }
+}
+
 pub fn plan(inputs: &Inputs<'_>) -> Plan {
     let mut plan = Plan::default();
     let options = inputs.options;
     let mut nodes: Vec<(usize, &Node)> = inputs.nodes.iter().enumerate().collect();
     nodes.sort_by(|a, b| a.1.id.cmp(&b.1.id));
+    let unread;
+    let mesos: Option<&MesosView> = match (&inputs.config.mesos, inputs.mesos) {
+        (None, _) => None,
+        (Some(_), Some(v)) => Some(v),
+        (Some(_), None) => {
+            unread = MesosView::unknown("not read this cycle");
+            Some(&unread)
+        }
+    };
+    let holds = mesos.map(supply::holds).unwrap_or_default();
 
-    // 1. Termination of nodes already decided: safe whatever else is known.
+    // 1. Termination of nodes already decided: safe whatever else is known
+    //    (but Mesos work is not condor's to end).
     for (_, n) in &nodes {
         if n.state.awaits_termination() {
+            if let Some(why) = termination_hold(n, &holds) {
+                plan.notes
+                    .push(format!("{} is not terminated: {why}", n.id));
+                continue;
+            }
             plan.actions.push(Action::Terminate {
                 node: n.id.clone(),
                 instance_id: n.instance_id.clone(),
@@ -310,6 +487,12 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     };
 
     let startds = startds_by_node(pool, inputs.nodes);
+    let agents = mesos.and_then(MesosView::by_node).unwrap_or_default();
+    let mesos_free = |n: &Node, o: usize| match agents.get(n.id.as_str()) {
+        Some(a) if a.registered => a.free,
+        Some(_) => Resources::default(),
+        None => options[o].mesos_share,
+    };
     let mut rooms: Vec<Room> = Vec::new();
     let mut cancellable: Vec<(usize, usize)> = Vec::new(); // (node index, option)
     for &(i, n) in &nodes {
@@ -335,6 +518,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             free,
             node: Some(i),
             used: false,
+            mesos_free: mesos_free(n, o),
         });
     }
     // Joined nodes first, then booting, then requested: work goes where it
@@ -390,6 +574,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                 free: cap.minus(&req, take),
                 node: Some(i),
                 used: true,
+                mesos_free: options[o].mesos_share,
             });
         }
         if left == 0 {
@@ -403,21 +588,10 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             .options
             .iter()
             .copied()
-            .filter(|&o| {
-                let key = (options[o].site.clone(), options[o].flavor.clone());
-                inputs
-                    .backoff
-                    .get(&key)
-                    .is_none_or(|&until| until <= inputs.now)
-            })
+            .filter(|&o| !in_backoff(inputs, o))
             .filter(|&o| options[o].capacity.fits(&req) > 0)
             .collect();
-        let within: Vec<usize> = usable
-            .iter()
-            .copied()
-            .filter(|&o| blocked_by(inputs, &existing, &options[o]).is_none())
-            .collect();
-        let candidates = if within.is_empty() { usable } else { within };
+        let candidates = prefer_within_limits(inputs, &existing, usable);
         // The cheapest per job, then, among those within 10% of it, the
         // smallest node: a node lives as long as its longest job, so a
         // big node left with one long job wastes the most. Then the site
@@ -463,9 +637,23 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                 free: options[o].capacity.minus(&req, take),
                 node: None,
                 used: true,
+                mesos_free: options[o].mesos_share,
             });
             new_rooms_order.push(o);
         }
+    }
+    if let Some(view) = mesos {
+        place_mesos(
+            inputs,
+            view,
+            &mut rooms,
+            &mut cancellable,
+            &mut undrain,
+            &mut per_option,
+            &mut new_rooms_order,
+            &existing,
+            &mut plan.notes,
+        );
     }
     for i in undrain {
         let n = &inputs.nodes[i];
@@ -520,7 +708,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                 spot: opt.spot,
                 price_per_hour: opt.price_per_hour,
                 reason: format!(
-                    "{jobs} idle jobs need {count} x {}; launching {n} this cycle",
+                    "{jobs} idle jobs or Mesos tasks need {count} x {}; launching {n} this cycle",
                     opt.label()
                 ),
             });
@@ -544,8 +732,16 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         .collect();
     let timers = &inputs.config.timers;
     let mut candidates: Vec<(i64, &Node, DrainCause)> = Vec::new();
+    if let Holds::All(why) = &holds {
+        plan.notes.push(format!(
+            "the Mesos master could not be read ({why}): no node is drained for idleness"
+        ));
+    }
     for &(i, n) in &nodes {
         if n.state != State::Idle || used.contains(&i) || n.drain_cause == Some(DrainCause::Admin) {
+            continue;
+        }
+        if holds.reason(&n.id).is_some() {
             continue;
         }
         // Unclaimed in *this* observation, or it is not touched.
@@ -616,12 +812,12 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::condor::job::JobReader;
     use crate::demand::{compute, flavor_options};
 
-    const CONFIG: &str = r#"
+    pub(crate) const CONFIG: &str = r#"
 [limits]
 max_nodes = 10
 ramp = 1.0
@@ -657,6 +853,16 @@ price_per_hour = 0.64
     }
 
     fn run(config: &Config, jobs: &[crate::condor::Job], nodes: &[Node], pool: &Pool) -> Plan {
+        run_with(config, jobs, nodes, pool, None)
+    }
+
+    pub(crate) fn run_with(
+        config: &Config,
+        jobs: &[crate::condor::Job],
+        nodes: &[Node],
+        pool: &Pool,
+        mesos: Option<&MesosView>,
+    ) -> Plan {
         let options = flavor_options(config);
         let demand = compute(jobs, &options, &config.groups, 0);
         let backoff = BTreeMap::new();
@@ -671,7 +877,60 @@ price_per_hour = 0.64
             month_spend: 0.0,
             backoff: &backoff,
             foreign: &Default::default(),
+            mesos,
         })
+    }
+
+    /// A node of the small flavour, joined at 99,000, last busy at 99,990.
+    pub(crate) fn node(id: &str, state: State, cause: Option<DrainCause>) -> Node {
+        Node {
+            id: id.into(),
+            site: "aws".into(),
+            flavor: "small".into(),
+            group: None,
+            token: format!("t-{id}"),
+            instance_id: Some(format!("i-{id}")),
+            state,
+            since: 99_000,
+            created_at: 99_000,
+            last_busy: Some(99_990),
+            startd: Some(format!("{id}@cloud")),
+            drain_cause: cause,
+            price_per_hour: 0.1,
+            spot: false,
+            ended_at: None,
+        }
+    }
+
+    /// Its startd, with `claims` claims.
+    pub(crate) fn startd(id: &str, claims: u32) -> Startd {
+        Startd {
+            name: format!("{id}@cloud"),
+            slots: vec![format!("slot1@{id}@cloud")],
+            machine: None,
+            node_id: Some(id.into()),
+            instance_id: None,
+            site: Some("aws".into()),
+            provider: Some("ec2".into()),
+            flavor: Some("small".into()),
+            activity: if claims > 0 {
+                Activity::Busy
+            } else {
+                Activity::Idle
+            },
+            claims,
+            total_cpus: 2.0,
+            free_cpus: if claims > 0 { 0.0 } else { 2.0 },
+            total_memory: 8192,
+            free_memory: 8192,
+            free_disk: 1 << 20,
+            free_gpus: 0,
+            drain_reason: None,
+            retirement_time: None,
+            daemon_start: None,
+            last_heard: None,
+            identity: None,
+        }
     }
 
     fn launches(p: &Plan) -> Vec<String> {
@@ -732,6 +991,7 @@ price_per_hour = 0.64
             month_spend: 0.0,
             backoff: &backoff,
             foreign: &foreign,
+            mesos: None,
         });
         assert_eq!(launches(&out).len(), 1, "{:?}", out.notes);
         assert!(
@@ -767,6 +1027,7 @@ price_per_hour = 0.64
                 month_spend: 0.0,
                 backoff: &backoff,
                 foreign: &Default::default(),
+                mesos: None,
             });
             assert!(out.actions.is_empty());
             assert_eq!(out.notes.len(), 1, "{:?}", out.notes);
@@ -775,52 +1036,7 @@ price_per_hour = 0.64
 
     #[test]
     fn an_admin_drain_is_planned_busy_or_idle_and_only_for_joined_nodes() {
-        use crate::condor::pool::{Activity, Startd};
         let c = crate::config::parse("c.toml", CONFIG).unwrap();
-        let node = |id: &str, state: State, cause: Option<DrainCause>| Node {
-            id: id.into(),
-            site: "aws".into(),
-            flavor: "small".into(),
-            group: None,
-            token: format!("t-{id}"),
-            instance_id: Some(format!("i-{id}")),
-            state,
-            since: 99_000,
-            created_at: 99_000,
-            last_busy: Some(99_990),
-            startd: Some(format!("{id}@cloud")),
-            drain_cause: cause,
-            price_per_hour: 0.1,
-            spot: false,
-            ended_at: None,
-        };
-        let startd = |id: &str, claims: u32| Startd {
-            name: format!("{id}@cloud"),
-            slots: vec![format!("slot1@{id}@cloud")],
-            machine: None,
-            node_id: Some(id.into()),
-            instance_id: None,
-            site: Some("aws".into()),
-            provider: Some("ec2".into()),
-            flavor: Some("small".into()),
-            activity: if claims > 0 {
-                Activity::Busy
-            } else {
-                Activity::Idle
-            },
-            claims,
-            total_cpus: 2.0,
-            free_cpus: if claims > 0 { 0.0 } else { 2.0 },
-            total_memory: 8192,
-            free_memory: 8192,
-            free_disk: 1 << 20,
-            free_gpus: 0,
-            drain_reason: None,
-            retirement_time: None,
-            daemon_start: None,
-            last_heard: None,
-            identity: None,
-        };
         let nodes = [
             node("busy", State::Busy, Some(DrainCause::Admin)),
             node("idle", State::Idle, Some(DrainCause::Admin)),

@@ -353,6 +353,7 @@ proptest! {
             month_spend: 0.0,
             backoff: &backoff,
             foreign: &Default::default(),
+            mesos: None,
         });
         for a in &out.actions {
             match a {
@@ -395,6 +396,7 @@ proptest! {
                 month_spend: 0.0,
                 backoff: &backoff,
                 foreign: &Default::default(),
+                mesos: None,
             })
         };
         let first = inputs(&nodes);

@@ -250,6 +250,9 @@ impl Metrics {
                 "cloudburst_unmatched_jobs {}",
                 c.unmatched.iter().map(|u| u.1).sum::<u64>()
             );
+            if let Some(m) = &c.mesos {
+                mesos_metrics(&mut o, m);
+            }
         }
         o
     }
@@ -352,6 +355,50 @@ pub fn serve(listener: TcpListener, pages: Arc<Mutex<Pages>>) {
             );
         }
     });
+}
+
+/// The Mesos side's gauges (`[mesos]` only).
+fn mesos_metrics(o: &mut String, m: &crate::mesos::Summary) {
+    let _ = writeln!(o, "# HELP cloudburst_mesos_up Whether the Mesos master and the frameworks' queues were read in the last cycle.\n# TYPE cloudburst_mesos_up gauge");
+    let _ = writeln!(
+        o,
+        "cloudburst_mesos_up{{part=\"master\"}} {}",
+        u8::from(m.master_unknown.is_none())
+    );
+    let _ = writeln!(
+        o,
+        "cloudburst_mesos_up{{part=\"frameworks\"}} {}",
+        u8::from(m.frameworks_unknown.is_none())
+    );
+    let _ = writeln!(o, "# HELP cloudburst_mesos_agents Mesos agents registered on our nodes, by whether they run tasks.\n# TYPE cloudburst_mesos_agents gauge");
+    let _ = writeln!(
+        o,
+        "cloudburst_mesos_agents{{busy=\"true\"}} {}",
+        m.busy_agents
+    );
+    let _ = writeln!(
+        o,
+        "cloudburst_mesos_agents{{busy=\"false\"}} {}",
+        m.agents - m.busy_agents.min(m.agents)
+    );
+    let _ = writeln!(o, "# HELP cloudburst_mesos_tasks Mesos tasks on our nodes' agents.\n# TYPE cloudburst_mesos_tasks gauge\ncloudburst_mesos_tasks {}", m.tasks);
+    for (name, help, by) in [
+        (
+            "cloudburst_mesos_waiting_tasks",
+            "Mesos tasks waiting for an offer, by framework.",
+            &m.waiting,
+        ),
+        (
+            "cloudburst_mesos_delayed_tasks",
+            "Mesos tasks in their framework's back-off, by framework.",
+            &m.delayed,
+        ),
+    ] {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (source, n) in by {
+            let _ = writeln!(o, "{name}{{framework=\"{source}\"}} {n}");
+        }
+    }
 }
 
 #[cfg(test)]

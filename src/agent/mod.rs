@@ -36,6 +36,8 @@ use crate::condor::Condor;
 use crate::condor::{PoolSnapshot, Startd};
 use crate::config::Config;
 use crate::cycle::{Agent, CloudPort, CondorPort};
+use crate::mesos::client::MesosClient;
+use crate::mesos::MesosView;
 use crate::observed::Observed;
 use crate::pilot::ConfiguredPilot;
 use crate::registry::{Registry, RegistryError};
@@ -474,8 +476,9 @@ fn one_cycle(
     // Observe the pool and the clouds at the same time: each source has
     // its own deadline (the condor timeout; a provider's call timeout and
     // retry budget), so the slowest, not their sum, bounds the cycle.
-    let (snapshot, inventories) = std::thread::scope(|s| {
+    let (snapshot, inventories, mesos) = std::thread::scope(|s| {
         let pool = s.spawn(|| condor.snapshot(now));
+        let mesos = s.spawn(|| config.mesos.as_ref().map(read_mesos));
         let inventories: BTreeMap<String, Observed<Inventory>> = config
             .sites
             .iter()
@@ -485,9 +488,9 @@ fn one_cycle(
                 (name, inv)
             })
             .collect();
-        match pool.join() {
-            Ok(snap) => (snap, inventories),
-            Err(panic) => std::panic::resume_unwind(panic),
+        match (pool.join(), mesos.join()) {
+            (Ok(snap), Ok(mesos)) => (snap, inventories, mesos),
+            (Err(panic), _) | (_, Err(panic)) => std::panic::resume_unwind(panic),
         }
     });
     let mut condor = Prefetched {
@@ -526,9 +529,18 @@ fn one_cycle(
     if let Some(p) = presence.take() {
         agent.presence = p;
     }
-    let result = agent.cycle(&mut condor, &mut clouds, &pilot, now);
+    let result = agent.cycle_with_mesos(&mut condor, &mut clouds, &pilot, mesos.as_ref(), now);
     *presence = Some(std::mem::replace(&mut agent.presence, Presence::new(0)));
     Ok(result?)
+}
+
+/// The Mesos side, read with a client made for this cycle (a reloaded
+/// `[mesos]` applies at the next cycle).
+fn read_mesos(source: &crate::config::MesosSource) -> MesosView {
+    match MesosClient::new(source) {
+        Ok(c) => c.observe(),
+        Err(e) => MesosView::unknown(&format!("cannot make an HTTP client: {e}")),
+    }
 }
 
 /// The condor port with this cycle's snapshot already taken.

@@ -31,6 +31,9 @@ pub struct LastCycle {
     pub launches: BTreeMap<String, u64>,
     pub notes: Vec<String>,
     pub actions: Vec<String>,
+    /// The Mesos side, when `[mesos]` is configured.
+    #[serde(default)]
+    pub mesos: Option<crate::mesos::Summary>,
 }
 
 pub fn write(path: &Path, config: &Path, r: &Report, cycle_ms: u128) -> Result<()> {
@@ -53,6 +56,7 @@ pub fn write(path: &Path, config: &Path, r: &Report, cycle_ms: u128) -> Result<(
             .iter()
             .map(|d| format!("{} -> {}", d.action, d.outcome))
             .collect(),
+        mesos: r.mesos.clone(),
     };
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&last)?)
@@ -125,6 +129,37 @@ pub fn node_table(st: &Status) -> String {
     o
 }
 
+/// The Mesos side in two lines: the master's agents on our nodes, and
+/// the frameworks' waiting tasks.
+fn mesos_lines(m: &crate::mesos::Summary) -> String {
+    let count = |by: &BTreeMap<String, u64>| {
+        if by.is_empty() {
+            "none".to_string()
+        } else {
+            by.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let master = match &m.master_unknown {
+        Some(why) => format!("master UNREADABLE ({why}): no node is drained"),
+        None => format!(
+            "{} agents on our nodes, {} busy with {} tasks",
+            m.agents, m.busy_agents, m.tasks
+        ),
+    };
+    let queue = match &m.frameworks_unknown {
+        Some(why) => format!("frameworks UNREADABLE ({why}): nothing bought for Mesos"),
+        None => format!(
+            "tasks waiting: {}; in back-off: {}",
+            count(&m.waiting),
+            count(&m.delayed)
+        ),
+    };
+    format!("MESOS: {master}\n       {queue}\n")
+}
+
 /// The table an admin reads.
 pub fn render(st: &Status, config: &Config) -> String {
     let mut o = String::new();
@@ -195,6 +230,9 @@ pub fn render(st: &Status, config: &Config) -> String {
         let _ = writeln!(o, "\nDEMAND: {} idle cloud jobs", c.idle_jobs);
         for (flavor, n) in &c.launches {
             let _ = writeln!(o, "  launching {n} x {flavor}");
+        }
+        if let Some(m) = &c.mesos {
+            o.push_str(&mesos_lines(m));
         }
         if !c.unmatched.is_empty() {
             o.push_str("\nUNMATCHED JOBS  (no configured flavour can run them)\nJOBS  SHAPE                          WHY\n");

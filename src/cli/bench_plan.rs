@@ -267,6 +267,7 @@ pub fn run(cfg: &PlanBench, mut out: impl Write) -> Result<()> {
             month_spend: 0.0,
             backoff: &backoff,
             foreign: &Default::default(),
+            mesos: None,
         });
         let t4 = Instant::now();
         let total = (t4 - t0).as_secs_f64();

@@ -122,6 +122,7 @@ pub fn offline_plan(
         month_spend: spend,
         backoff: &backoff,
         foreign: &Default::default(),
+        mesos: None,
     });
     plan.notes.push(
         "offline: the cloud inventory is not in a condor snapshot; the registry's nodes stand for it".into(),

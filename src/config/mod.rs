@@ -40,10 +40,37 @@ pub struct Config {
     pub agent: AgentConfig,
     #[serde(default)]
     pub pilot: PilotConfig,
+    /// Where the agent reads the Mesos side (`[mesos]`); none: condor only.
+    pub mesos: Option<MesosSource>,
     #[serde(default)]
     pub sites: Vec<Site>,
     #[serde(default)]
     pub groups: Vec<Group>,
+}
+
+/// `[mesos]`: the Mesos master and frameworks the agent reads, so that
+/// Mesos work waiting is demand and Mesos work running keeps its node.
+/// The pilots' own Mesos agent is `[pilot.mesos]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MesosSource {
+    /// The leading master's HTTP address, e.g. `http://mesos-master:5050`
+    /// (its operator API, `POST /api/v1`).
+    pub master: String,
+    /// Marathon's HTTP address (`GET /v2/queue`), if Marathon runs.
+    pub marathon: Option<String>,
+    /// Aurora's scheduler HTTP address (`POST /apibeta/...`), if Aurora runs.
+    pub aurora: Option<String>,
+    /// A node whose Mesos agent never registers is a failed boot.
+    #[serde(default)]
+    pub required: bool,
+    /// Each HTTP call's deadline.
+    #[serde(default = "mesos_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+fn mesos_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// The site's HTCondor pool, as cloudburst reads it.

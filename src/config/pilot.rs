@@ -112,6 +112,10 @@ pub struct MesosConfig {
     /// The share of each node Mesos may offer; condor gets the rest.
     pub cpus: u32,
     pub memory_mb: u64,
+    /// The disk Mesos may offer. Unset: the agent finds its own (and
+    /// shares the disk with condor, which is then not carved out).
+    #[serde(default)]
+    pub disk_gb: Option<u64>,
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
     #[serde(default = "mesos_work_dir")]

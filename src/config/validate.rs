@@ -114,6 +114,32 @@ pub fn validate(c: &Config) -> Check {
         ));
     }
 
+    if let Some(m) = &c.mesos {
+        if c.pilot.mesos.is_none() {
+            return Err((
+                0,
+                "[mesos] is set but [pilot.mesos] is not: the pilots would run no Mesos agent for its work".into(),
+            ));
+        }
+        for (what, url) in [
+            ("mesos.master", Some(&m.master)),
+            ("mesos.marathon", m.marathon.as_ref()),
+            ("mesos.aurora", m.aurora.as_ref()),
+        ] {
+            if let Some(u) = url {
+                if !(u.starts_with("http://") || u.starts_with("https://")) || u.contains('@') {
+                    return Err((
+                        0,
+                        format!("{what} = {u:?}: must be an http:// or https:// address without credentials"),
+                    ));
+                }
+            }
+        }
+        if m.timeout.is_zero() {
+            return Err((0, "mesos.timeout must be more than 0".into()));
+        }
+    }
+
     let l = &c.limits;
     share("limits.ramp", l.ramp)?;
     share("limits.removal_share", l.removal_share)?;

@@ -52,6 +52,10 @@ pub fn condor_config(spec: &PilotSpec) -> Result<String, PilotError> {
     let share = crate::demand::capacity(flavor, p.mesos.as_ref());
     line(&format!("NUM_CPUS = {}", share.cpus));
     line(&format!("MEMORY = {}", share.memory));
+    if let Some(g) = p.mesos.as_ref().and_then(|m| m.disk_gb) {
+        // The Mesos agent's disk, kept out of the slot (MiB).
+        line(&format!("RESERVED_DISK = {}", g * 1024));
+    }
     if flavor.gpus > 0 {
         line("use feature : GPUs");
     }

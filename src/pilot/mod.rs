@@ -325,11 +325,13 @@ fn mesos_unit_text(spec: &PilotSpec, m: &crate::config::MesosConfig) -> Result<S
         ));
     }
     Ok(format!(
-        "[Unit]\nDescription=Mesos agent beside HTCondor (cloudburst)\nAfter=condor.service network-online.target\nWants=network-online.target\n\n[Service]\nExecStart=/usr/sbin/mesos-agent --master={} --work_dir={} --resources=cpus:{};mem:{} --attributes={}\nRestart=on-failure\n\n[Install]\nWantedBy=multi-user.target\n",
+        "[Unit]\nDescription=Mesos agent beside HTCondor (cloudburst)\nAfter=condor.service network-online.target\nWants=network-online.target\n\n[Service]\nExecStart=/usr/sbin/mesos-agent --master={} --work_dir={} --resources=cpus:{};mem:{}{} --attributes={}\nRestart=on-failure\n\n[Install]\nWantedBy=multi-user.target\n",
         plain("pilot.mesos.master", &m.master)?,
         plain("pilot.mesos.work_dir", &m.work_dir.display().to_string())?,
         m.cpus,
         m.memory_mb,
+        // Mesos counts disk in MB.
+        m.disk_gb.map_or(String::new(), |g| format!(";disk:{}", g * 1024)),
         attrs.join(";")
     ))
 }

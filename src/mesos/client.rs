@@ -1,0 +1,148 @@
+//! The HTTP reads of the Mesos side. The only part of `mesos` that
+//! touches the network: everything it gets is handed to the pure parsers.
+//!
+//! Each call has the configured deadline; an answer over `MAX_BODY` is
+//! cut off and reported (an endless body costs time, not memory). A
+//! non-leading master redirects `/api/v1` to the leader (307), which is
+//! followed with the same body.
+
+use std::time::Duration;
+
+use super::{aurora, marathon, master, MesosError, MesosView, Unit};
+use crate::config::MesosSource;
+use crate::observed::{Observed, Unknown};
+
+/// Larger answers are refused: a master of thousands of agents answers
+/// GET_STATE in a few MB.
+const MAX_BODY: usize = 64 << 20;
+
+pub struct MesosClient {
+    source: MesosSource,
+    http: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl MesosClient {
+    pub fn new(source: &MesosSource) -> std::io::Result<MesosClient> {
+        let http = reqwest::Client::builder()
+            .timeout(source.timeout)
+            .connect_timeout(source.timeout)
+            .build()
+            .map_err(std::io::Error::other)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(MesosClient {
+            source: source.clone(),
+            http,
+            runtime,
+        })
+    }
+
+    /// The master's agents and every configured framework's queue.
+    pub fn observe(&self) -> MesosView {
+        let s = &self.source;
+        let agents = self
+            .post(&format!("{}/api/v1", s.master), master::QUERY)
+            .and_then(|b| master::parse(&b).map_err(garbage));
+        let mut queue: Result<Vec<Unit>, Unknown> = Ok(Vec::new());
+        if let Some(m) = &s.marathon {
+            let units = self
+                .get(&format!("{m}/v2/queue"))
+                .and_then(|b| marathon::parse(&b).map_err(garbage));
+            queue = join(queue, units);
+        }
+        if let Some(a) = &s.aurora {
+            let units = self
+                .post(
+                    &format!("{a}/apibeta/getTasksWithoutConfigs"),
+                    aurora::QUERY,
+                )
+                .and_then(|b| aurora::parse(&b).map_err(garbage));
+            queue = join(queue, units);
+        }
+        MesosView {
+            agents: Observed::from(agents),
+            queue: Observed::from(queue),
+        }
+    }
+
+    fn get(&self, url: &str) -> Result<Vec<u8>, Unknown> {
+        self.fetch(url, self.http.get(url))
+    }
+
+    fn post(&self, url: &str, body: &'static str) -> Result<Vec<u8>, Unknown> {
+        let req = self
+            .http
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .body(body);
+        self.fetch(url, req)
+    }
+
+    fn fetch(&self, url: &str, req: reqwest::RequestBuilder) -> Result<Vec<u8>, Unknown> {
+        let timeout = self.source.timeout;
+        self.runtime.block_on(async move {
+            let mut resp = req.send().await.map_err(|e| failure(url, &e, timeout))?;
+            let status = resp.status();
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| failure(url, &e, timeout))? {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(Unknown::Garbage {
+                        message: format!("{url}: the answer is over {} MiB", MAX_BODY >> 20),
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            if !status.is_success() {
+                let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+                return Err(Unknown::Failed {
+                    status: format!("HTTP {}", status.as_u16()),
+                    message: format!("{url}: {}", text.trim()),
+                });
+            }
+            Ok(body)
+        })
+    }
+}
+
+fn failure(url: &str, e: &reqwest::Error, timeout: Duration) -> Unknown {
+    if e.is_timeout() {
+        return Unknown::TimedOut {
+            after_ms: timeout.as_millis() as u64,
+        };
+    }
+    // The chain says what failed (refused, reset, DNS), reqwest's own
+    // text only that a request did.
+    let mut message = format!("{url}: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    Unknown::Failed {
+        status: "unreachable".into(),
+        message,
+    }
+}
+
+fn garbage(e: MesosError) -> Unknown {
+    match e {
+        MesosError::Refused { .. } => Unknown::Refused {
+            message: e.to_string(),
+        },
+        MesosError::Format { .. } => Unknown::Garbage {
+            message: e.to_string(),
+        },
+    }
+}
+
+fn join(
+    a: Result<Vec<Unit>, Unknown>,
+    b: Result<Vec<Unit>, Unknown>,
+) -> Result<Vec<Unit>, Unknown> {
+    let mut a = a?;
+    a.extend(b?);
+    Ok(a)
+}
