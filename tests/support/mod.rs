@@ -6,6 +6,7 @@
 pub mod agentproc;
 pub mod casegen;
 pub mod faultproxy;
+pub mod mesos;
 pub mod moto;
 pub mod openstack;
 pub mod openstack_stack;

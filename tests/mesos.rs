@@ -1,0 +1,221 @@
+//! The Mesos side's reads over HTTP against the stand-in
+//! (tests/standin/mesos_standin.py), whose answers follow the official API
+//! documentation of the Mesos master (1.11.0), Marathon (1.x) and Aurora
+//! (0.22.0): fixtures read as documented, empty queues are known and
+//! empty, delayed launches are not demand, and every failure (refused
+//! connection, 5xx, garbage, a hang, a refusal in the body) is Unknown,
+//! never empty.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use cloudburst::config::MesosSource;
+use cloudburst::demand::Resources;
+use cloudburst::mesos::client::MesosClient;
+use cloudburst::mesos::{Agent, MesosView, Unit};
+use cloudburst::observed::Unknown;
+use support::mesos::{serve, MesosStandIn};
+
+fn source(s: &MesosStandIn, marathon: bool, aurora: bool, timeout: Duration) -> MesosSource {
+    MesosSource {
+        master: s.url(),
+        marathon: marathon.then(|| s.url()),
+        aurora: aurora.then(|| s.url()),
+        required: false,
+        timeout,
+    }
+}
+
+fn observe(s: &MesosStandIn, marathon: bool, aurora: bool) -> MesosView {
+    MesosClient::new(&source(s, marathon, aurora, Duration::from_secs(5)))
+        .unwrap()
+        .observe()
+}
+
+fn res(cpus: u64, memory: u64, disk: u64) -> Resources {
+    Resources {
+        cpus,
+        memory,
+        disk,
+        gpus: 0,
+    }
+}
+
+#[test]
+fn documented_answers_read_as_agents_tasks_and_waiting_units() {
+    let s = MesosStandIn::start(json!({
+        "master": serve("master_state.json"),
+        "marathon": serve("marathon_queue.json"),
+        "aurora": serve("aurora_pending.json"),
+    }));
+    let v = observe(&s, true, true);
+    let agents = v.agents.known().expect("the master was read");
+    let find = |id: &str| -> &Agent {
+        agents
+            .iter()
+            .find(|a| a.id.ends_with(id))
+            .unwrap_or_else(|| panic!("{id} in {agents:?}"))
+    };
+    // Ours with a running task: 2 cpus less the 1.5 allocated.
+    let s0 = find("-S0");
+    assert_eq!(
+        (s0.node.as_deref(), s0.registered, s0.tasks, s0.free),
+        (Some("site-000001"), true, 1, res(500, 2048, 9728))
+    );
+    // Ours, its only task finished: idle.
+    let s1 = find("-S1");
+    assert_eq!((s1.node.as_deref(), s1.tasks), (Some("site-000002"), 0));
+    // Not ours (no cloudburst_node attribute), busy.
+    assert_eq!((find("-S2").node.as_deref(), find("-S2").tasks), (None, 1));
+    // Known from before a master fail-over.
+    let s3 = find("-S3");
+    assert_eq!(
+        (s3.node.as_deref(), s3.registered),
+        (Some("site-000003"), false)
+    );
+
+    let queue = v.queue.known().expect("both frameworks were read");
+    let unit = |name: &str| -> &Unit {
+        queue
+            .iter()
+            .find(|u| u.name == name)
+            .unwrap_or_else(|| panic!("{name} in {queue:?}"))
+    };
+    let g = unit("/airavata/gromacs");
+    assert_eq!(
+        (g.source, g.count, g.request, g.delayed, g.unique_host),
+        ("marathon", 3, res(1500, 2048, 512), false, true)
+    );
+    let c = unit("/airavata/crashing");
+    assert_eq!((c.count, c.delayed), (2, true), "time left in its back-off");
+    // A pod: its containers and its executor together (0.25 + 1.5 + 0.1).
+    let p = unit("/airavata/pipeline");
+    assert_eq!(
+        (p.count, p.request, p.delayed),
+        (4, res(1850, 1184, 266), false)
+    );
+    let e = unit("airavata/prod/ensemble");
+    assert_eq!(
+        (e.source, e.count, e.request, e.delayed, e.unique_host),
+        ("aurora", 2, res(2000, 4096, 2048), false, true)
+    );
+    let f = unit("airavata/devel/flaky");
+    assert_eq!((f.count, f.delayed), (1, true), "THROTTLED");
+    assert_eq!(queue.len(), 5, "{queue:?}");
+}
+
+#[test]
+fn empty_queues_are_known_and_empty() {
+    let s = MesosStandIn::start(json!({
+        "master": {"world": {"agents": [], "tasks": []}},
+        "marathon": serve("marathon_queue_empty.json"),
+    }));
+    let v = observe(&s, true, false);
+    assert_eq!(v.agents.known(), Some(&vec![]));
+    assert_eq!(v.queue.known(), Some(&vec![]));
+}
+
+#[test]
+fn an_unreachable_master_is_unknown_and_the_queue_still_read() {
+    let s = MesosStandIn::start(json!({"marathon": serve("marathon_queue_empty.json")}));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut src = source(&s, true, false, Duration::from_secs(5));
+    src.master = format!("http://127.0.0.1:{port}");
+    let v = MesosClient::new(&src).unwrap().observe();
+    match v.agents.unknown() {
+        Some(Unknown::Failed { status, message }) => {
+            assert_eq!(status, "unreachable");
+            assert!(
+                message.contains(&format!("127.0.0.1:{port}/api/v1")),
+                "{message}"
+            );
+        }
+        other => panic!("expected unreachable, got {other:?}"),
+    }
+    assert_eq!(v.queue.known(), Some(&vec![]));
+}
+
+#[test]
+fn every_failure_is_unknown_never_empty() {
+    let s = MesosStandIn::start(json!({}));
+    let cases = [
+        ("master", json!({"fault": "500"}), "HTTP 500"),
+        (
+            "master",
+            json!({"fault": "garbage"}),
+            "not the documented JSON",
+        ),
+        ("master", json!({"fault": "hang"}), "timed out"),
+        ("marathon", json!({"fault": "500"}), "HTTP 500"),
+        (
+            "marathon",
+            json!({"fault": "garbage"}),
+            "marathon GET /v2/queue: not the documented JSON",
+        ),
+        ("aurora", json!({"fault": "hang"}), "timed out"),
+        (
+            "aurora",
+            serve("aurora_refused.json"),
+            "ERROR_TRANSIENT: Storage is not READY",
+        ),
+        // The wrong document at the right address.
+        (
+            "aurora",
+            serve("marathon_queue.json"),
+            "no \"responseCode\"",
+        ),
+        (
+            "master",
+            serve("aurora_pending.json"),
+            "\"type\" is not \"GET_STATE\"",
+        ),
+    ];
+    for (service, conf, expect) in cases {
+        // The others answer well: one failing framework is enough to make
+        // the whole queue unknown (a partial queue looks like less demand).
+        let mut state = json!({
+            "master": {"world": {"agents": [], "tasks": []}},
+            "marathon": serve("marathon_queue_empty.json"),
+            "aurora": serve("aurora_pending.json"),
+        });
+        state[service] = conf;
+        s.set(state);
+        let v = MesosClient::new(&source(&s, true, true, Duration::from_secs(1)))
+            .unwrap()
+            .observe();
+        let (failed, other) = if service == "master" {
+            (v.agents.unknown(), v.queue.is_known())
+        } else {
+            (v.queue.unknown(), v.agents.is_known())
+        };
+        let failed = failed.unwrap_or_else(|| panic!("{service} {expect}: read as known"));
+        assert!(failed.to_string().contains(expect), "{service}: {failed}");
+        assert!(other, "{service} {expect}: the other side is unaffected");
+    }
+}
+
+#[test]
+fn a_standby_master_redirects_to_the_leader() {
+    let s = MesosStandIn::start(json!({
+        "master": {"fault": "redirect", "world": {
+            "agents": [{"id": "A-S0", "hostname": "ip-10-0-0-21", "cpus": 2, "mem": 4096, "disk": 10240,
+                        "attributes": "cloud_node:true;cloud_site:aws;cloudburst_node:e2e-000004"}],
+            "tasks": [{"id": "t1", "agent": "A-S0", "state": "TASK_RUNNING", "cpus": 0.5, "mem": 256},
+                      {"id": "t0", "agent": "A-S0", "state": "TASK_KILLED", "cpus": 1, "mem": 256}]
+        }},
+    }));
+    let v = observe(&s, false, false);
+    let agents = v.agents.known().expect("read from the leader");
+    assert_eq!(agents.len(), 1);
+    let a = &agents[0];
+    assert_eq!(
+        (a.node.as_deref(), a.tasks, a.free),
+        (Some("e2e-000004"), 1, res(1500, 3840, 10240))
+    );
+    assert_eq!(v.queue.known(), Some(&vec![]), "no framework configured");
+}
