@@ -777,3 +777,69 @@ fn absurd_config_values_are_refused_naming_file_line_and_setting() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// Airavata's Mesos side on the same pilots: Marathon tasks waiting are
+/// demand, the pilot's Mesos agent registers from its user-data, and a
+/// node running Mesos tasks outlives condor's idle timeout until they end.
+#[test]
+fn mesos_tasks_buy_a_shared_node_and_keep_it_until_they_end() {
+    let Some((world, mesos)) = World::start_with_mesos("mesos") else {
+        return;
+    };
+    let cfg = world.agent_config(&format!(
+        r#"[pilot.mesos]
+master = "zk://zk.example.edu:2181/mesos"
+cpus = 1
+memory_mb = 1024
+[mesos]
+master = "{url}"
+marathon = "{url}"
+required = true
+timeout = "2s"
+"#,
+        url = mesos.url()
+    ));
+    // Two tasks of half a cpu fill one pilot's Mesos share; the condor job
+    // fits in the rest of the same c5.large. They run past idle_timeout (3 s).
+    mesos.run_apps(serde_json::json!([
+        {"id": "/airavata/ensemble", "instances": 2, "cpus": 0.5, "mem": 256, "seconds": 12}
+    ]));
+    let job = world.submit(&[Job::cloud(1, 1024, 2.0)]);
+    let mut agent = Agent::start(&cfg);
+    let addr = metrics_addr(&mut agent);
+    let r = world.wait_until("both Mesos tasks to run", LONG, |r| r["mesos_running"] == 2);
+    assert_eq!(r["mesos_agents"], 1, "{r:#}");
+    world.wait_until("the condor job to complete", LONG, |r| completed(r) == job);
+
+    // The condor side is idle now; two cycles later the node is still
+    // there, reported busy with Mesos work.
+    agent.catch_up();
+    agent.wait_for("cycle done");
+    agent.wait_for("cycle done");
+    let st = status(&cfg);
+    assert!(
+        st.contains("MESOS: 1 agents on our nodes, 1 busy with 2 tasks"),
+        "{st}"
+    );
+    let m = http_get(&addr, "/metrics").1;
+    assert_eq!(metric(&m, "cloudburst_mesos_tasks"), 2.0, "{m}");
+    assert_eq!(
+        metric(&m, "cloudburst_mesos_up{part=\"master\"}"),
+        1.0,
+        "{m}"
+    );
+
+    // The tasks end; only then is the node retired.
+    let r = world.wait_until("the Mesos tasks to finish", LONG, |r| {
+        r["mesos_completed"] == 2
+    });
+    assert_eq!(r["live"], 1, "the node outlived idle_timeout: {r:#}");
+    let r = world.wait_until("the node to be retired", LONG, |r| r["live"] == 0);
+    assert_eq!(r["mesos_killed"].as_array().unwrap().len(), 0, "{r:#}");
+    assert_eq!(r["killed"].as_array().unwrap().len(), 0, "{r:#}");
+    assert_eq!(
+        types(&r),
+        ["c5.large"],
+        "one node served condor and Mesos: {r:#}"
+    );
+}

@@ -22,12 +22,13 @@ Usage: mesos_standin.py STATE_FILE. Prints the port it listens on
 end-to-end world) changes the answers by rewriting it:
 
   {"master":   {"file": PATH} | {"world": WORLD} | {"fault": F},
-   "marathon": {"file": PATH} | {"fault": F},
+   "marathon": {"file": PATH} | {"queue": [APP]} | {"fault": F},
    "aurora":   {"file": PATH} | {"fault": F}}
 
 WORLD = {"agents": [{"id", "hostname", "attributes": "k:v;k:v", "cpus",
 "mem", "disk", "recovered": bool}], "tasks": [{"id", "agent", "state",
-"cpus", "mem"}]}, rendered as GET_STATE. A fixture file is served as it is
+"cpus", "mem"}]}, rendered as GET_STATE; APP = {"id", "cpus", "mem",
+"instances", "count", "since"}, rendered as a QueueApp waiting for offers. A fixture file is served as it is
 (its "_doc" key names the documentation it was written from). F is one of
 "500", "garbage", "hang", "redirect" (a non-leading master's 307 to this
 same server, once), or the service is absent from the state: 404.
@@ -123,6 +124,19 @@ def get_state(world):
     }
 
 
+def marathon_queue(apps):
+    return {"queue": [{
+        "app": {"id": a["id"], "cmd": "sleep 1", "instances": a["instances"],
+                "cpus": float(a["cpus"]), "mem": float(a["mem"]), "disk": 0.0, "gpus": 0,
+                "constraints": [], "backoffSeconds": 1, "backoffFactor": 1.15,
+                "maxLaunchDelaySeconds": 300},
+        "count": a["count"],
+        "delay": {"timeLeftSeconds": 0, "overdue": True},
+        "since": a.get("since", "2026-11-22T00:00:00.000Z"),
+        "processedOffersSummary": {"processedOffersCount": 0, "unusedOffersCount": 0},
+    } for a in apps if a["count"] > 0]}
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -163,6 +177,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(400, {"message": "unexpected request body %r" % body})
         if "world" in conf:
             return self.reply(200, get_state(conf["world"]))
+        if "queue" in conf:
+            return self.reply(200, marathon_queue(conf["queue"]))
         with open(conf["file"], "rb") as f:
             return self.reply(200, f.read())
 

@@ -53,6 +53,7 @@ from condor_standin import to_classad
 
 CONDOR_CONFIG = "/etc/condor/config.d/50-cloudburst.conf"
 TOKEN_FILE = "/etc/condor/tokens.d/cloudburst-pilot.token"
+MESOS_UNIT = "/etc/systemd/system/cloudburst-mesos-agent.service"
 
 
 def captured_slots(live):
@@ -95,6 +96,14 @@ class World:
         self.ec2_errors = 0
         self.ticks = 0
         self.live = 0
+        # The Mesos side (cfg["mesos"]): agents from the pilots' Mesos unit,
+        # tasks of the apps in the control file, placed as a master and
+        # Marathon would place them, and the stand-in's answers written.
+        self.mesos = cfg.get("mesos")
+        self.agents = {}          # instance id -> agent
+        self.tasks = []           # {id, app, agent, iid, state, cpus, mem, ends}
+        self.mesos_completed = 0
+        self.mesos_killed = []
 
     # -- the cloud side ---------------------------------------------------
 
@@ -202,7 +211,22 @@ class World:
         })
         ad.pop("Draining", None)
         ad.pop("DrainReason", None)
+        if self.mesos is not None and MESOS_UNIT in files:
+            self.register_agent(iid, machine, files[MESOS_UNIT])
         return ad, None
+
+    def register_agent(self, iid, machine, unit):
+        """The pilot's mesos-agent registers with the master: its share
+        and attributes as its unit's command line gives them."""
+        line = next(l for l in unit.splitlines() if l.startswith("ExecStart="))
+        args = dict(a[2:].split("=", 1) for a in line.split()[1:] if a.startswith("--"))
+        res = dict(r.split(":", 1) for r in args["resources"].split(";"))
+        self.agents[iid] = {
+            "id": "E2E-S%d" % len(self.agents), "hostname": machine,
+            "attributes": args.get("attributes", ""),
+            "cpus": float(res["cpus"]), "mem": float(res["mem"]),
+            "disk": float(res.get("disk", 10240)),
+        }
 
     # -- one tick ---------------------------------------------------------
 
@@ -220,12 +244,18 @@ class World:
         by_id = {i["InstanceId"]: i for i in insts}
         for i in insts:
             self.seen[i["InstanceId"]] = i["InstanceType"]
-        # Pilots whose instance went away leave the pool, with their jobs.
+        # Pilots whose instance went away leave the pool, with their jobs
+        # and their Mesos tasks.
         for iid, machine in list(self.nodes.items()):
             inst = by_id.get(iid)
             if inst is None or inst["State"]["Name"] not in ("pending", "running"):
                 startds.pop(machine, None)
                 del self.nodes[iid]
+                self.agents.pop(iid, None)
+                for t in self.tasks:
+                    if t["iid"] == iid and t["state"] == "TASK_RUNNING":
+                        t["state"] = "TASK_LOST"
+                        self.mesos_killed.append({"task": t["id"], "machine": machine, "at": now})
         # Jobs whose slot vanished were killed.
         jobs = {j["GlobalJobId"]: j for s in state.get("schedds", {}).values() for j in s.get("jobs", [])}
         for jid, (machine, dname, _) in list(self.running.items()):
@@ -274,6 +304,49 @@ class World:
             for sl in s.get("slots", []):
                 sl["LastHeardFrom"] = int(now)
                 sl["MyCurrentTime"] = int(now)
+        if self.mesos is not None:
+            self.mesos_tick(now)
+
+    def mesos_tick(self, now):
+        try:
+            with open(self.mesos["control"]) as f:
+                apps = json.load(f).get("apps", [])
+        except (OSError, ValueError):
+            apps = []
+        for t in self.tasks:
+            if t["state"] == "TASK_RUNNING" and now >= t["ends"]:
+                t["state"] = "TASK_FINISHED"
+                self.mesos_completed += 1
+        queue = []
+        for app in apps:
+            done = [t for t in self.tasks if t["app"] == app["id"]
+                    and t["state"] in ("TASK_RUNNING", "TASK_FINISHED")]
+            pending = app["instances"] - len(done)
+            # The master offers each agent's free share; Marathon takes it.
+            for iid, a in sorted(self.agents.items()):
+                while pending > 0:
+                    used = [t for t in self.tasks if t["iid"] == iid and t["state"] == "TASK_RUNNING"]
+                    if (a["cpus"] - sum(t["cpus"] for t in used) < app["cpus"] - 1e-9
+                            or a["mem"] - sum(t["mem"] for t in used) < app["mem"]):
+                        break
+                    self.tasks.append({
+                        "id": "%s.%d" % (app["id"].strip("/").replace("/", "_"), len(self.tasks)),
+                        "app": app["id"], "agent": a["id"], "iid": iid, "state": "TASK_RUNNING",
+                        "cpus": app["cpus"], "mem": app["mem"], "ends": now + app["seconds"]})
+                    pending -= 1
+            queue.append({"id": app["id"], "cpus": app["cpus"], "mem": app["mem"],
+                          "instances": app["instances"], "count": max(0, pending)})
+        state = {
+            "master": {"world": {
+                "agents": list(self.agents.values()),
+                "tasks": [{k: t[k] for k in ("id", "agent", "state", "cpus", "mem")} for t in self.tasks],
+            }},
+            "marathon": {"queue": queue},
+        }
+        tmp = self.mesos["state"] + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+        os.replace(tmp, self.mesos["state"])
 
     def release(self, s, dname):
         slots = s.get("slots", [])
@@ -340,6 +413,10 @@ class World:
             "refused": self.refused, "running": len(self.running),
             "completed": self.completed, "killed": self.killed,
             "ec2_errors": self.ec2_errors,
+            "mesos_agents": len(self.agents),
+            "mesos_running": sum(t["state"] == "TASK_RUNNING" for t in self.tasks),
+            "mesos_completed": self.mesos_completed,
+            "mesos_killed": self.mesos_killed,
         }
 
 

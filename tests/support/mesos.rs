@@ -59,6 +59,17 @@ impl MesosStandIn {
     pub fn set(&self, state: Value) {
         write_atomically(&self.state, &state);
     }
+
+    /// The end-to-end world's control file: the Marathon apps it runs.
+    pub fn control(&self) -> PathBuf {
+        self.dir.path().join("control.json")
+    }
+
+    /// Apps for the world to queue and run: `[{"id", "instances", "cpus",
+    /// "mem", "seconds"}]`.
+    pub fn run_apps(&self, apps: Value) {
+        write_atomically(&self.control(), &json!({ "apps": apps }));
+    }
 }
 
 /// `{"file": path}` for a fixture.

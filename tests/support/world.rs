@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::faultproxy::FaultProxy;
+use super::mesos::MesosStandIn;
 use super::moto::Moto;
 use super::standin::StandIn;
 
@@ -58,6 +59,23 @@ fn captured_jobs() -> Vec<Value> {
 impl World {
     /// `None` (and the test skipped) without moto or the Python stand-ins.
     pub fn start(name: &str) -> Option<World> {
+        World::start_ec2(name, json!({}))
+    }
+
+    /// An EC2 world whose pilots' Mesos agents register with the Mesos
+    /// stand-in, which also serves the apps the test runs
+    /// ([`MesosStandIn::run_apps`]) as Marathon's queue.
+    pub fn start_with_mesos(name: &str) -> Option<(World, MesosStandIn)> {
+        let mesos = MesosStandIn::start(json!({
+            "master": {"world": {"agents": [], "tasks": []}},
+            "marathon": {"queue": []},
+        }));
+        mesos.run_apps(json!([]));
+        let extra = json!({"mesos": {"state": mesos.state, "control": mesos.control()}});
+        Some((World::start_ec2(name, extra)?, mesos))
+    }
+
+    fn start_ec2(name: &str, extra: Value) -> Option<World> {
         let moto = Moto::shared()?;
         let proxy = FaultProxy::start(moto.port);
         let site = format!(
@@ -85,7 +103,10 @@ start = "TARGET.WantCloud =?= true"
 "#,
             proxy.url()
         );
-        let cloud = json!({ "endpoint": format!("http://127.0.0.1:{}", moto.port) });
+        let mut cloud = json!({ "endpoint": format!("http://127.0.0.1:{}", moto.port) });
+        for (k, v) in extra.as_object().unwrap() {
+            cloud[k] = v.clone();
+        }
         World::begin(name, cloud, site, Some(proxy))
     }
 
