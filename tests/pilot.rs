@@ -62,7 +62,7 @@ sites = ["jetstream2"]
 const CVMFS: &str = "[pilot.cvmfs]\nrepositories = [\"cms.cern.ch\", \"oasis.opensciencegrid.org\"]\nhttp_proxy = \"http://squid.example.edu:3128\"\nquota_mb = 30000\n";
 const STAGEOUT: &str =
     "[pilot.stageout]\nendpoint = \"davs://se.example.edu:1094/store/user\"\nprotocol = \"davs\"\n";
-const MESOS: &str = "[pilot.mesos]\nmaster = \"zk://zk1.example.edu:2181/mesos\"\ncpus = 2\nmemory_mb = 4096\nattributes = { rack = \"cloud\" }\n";
+const MESOS: &str = "[pilot.mesos]\nmaster = \"zk://zk1.example.edu:2181/mesos\"\ncpus = 2\nmemory_mb = 4096\ndisk_gb = 20\nattributes = { rack = \"cloud\" }\n";
 
 fn config(ccb: bool, install: bool, blocks: &[&str]) -> Config {
     let mut pilot = String::new();
@@ -288,7 +288,7 @@ for path in sys.argv[1:]:
     p = htcondor2.param
     keys = ["CONDOR_HOST", "COLLECTOR_HOST", "DAEMON_LIST", "STARTD_ATTRS", "MASTER_ATTRS", "START", "CloudNode",
             "CloudSite", "CloudProvider", "CloudFlavor", "CloudburstNodeId", "CloudburstGroup", "HAS_CVMFS",
-            "NUM_CPUS", "MEMORY", "SLOT_TYPE_1_PARTITIONABLE", "STARTD_NOCLAIM_SHUTDOWN", "MASTER.DAEMON_SHUTDOWN",
+            "NUM_CPUS", "MEMORY", "RESERVED_DISK", "SLOT_TYPE_1_PARTITIONABLE", "STARTD_NOCLAIM_SHUTDOWN", "MASTER.DAEMON_SHUTDOWN",
             "SEC_DEFAULT_AUTHENTICATION_METHODS", "SEC_DEFAULT_ENCRYPTION", "CCB_ADDRESS", "TCP_FORWARDING_HOST",
             "ALLOW_ADMINISTRATOR", "FILESYSTEM_DOMAIN", "JOB_TRANSFORM_NAMES", "JOB_TRANSFORM_CloudburstMark",
             "JOB_TRANSFORM_CloudburstRequire", "COLLECTOR_REQUIREMENTS", "COLLECTOR.ALLOW_ADVERTISE_STARTD",
@@ -399,10 +399,14 @@ fn the_rendered_condor_config_reads_as_intended_in_htcondor() {
     let ccb = &v[1];
     assert_eq!(ccb["CCB_ADDRESS"], "cm.example.edu:9618");
     assert_eq!(ccb["TCP_FORWARDING_HOST"], "gw.example.edu");
-    // Mesos gets its share; condor the rest.
+    // Mesos gets its share; condor the rest (the disk in MiB).
     assert_eq!(
-        (ccb["NUM_CPUS"].as_str(), ccb["MEMORY"].as_str()),
-        (Some("6"), Some("12288"))
+        (
+            ccb["NUM_CPUS"].as_str(),
+            ccb["MEMORY"].as_str(),
+            ccb["RESERVED_DISK"].as_str()
+        ),
+        (Some("6"), Some("12288"), Some("20480"))
     );
 
     let group = &v[2];

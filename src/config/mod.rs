@@ -606,6 +606,41 @@ mod tests {
     }
 
     #[test]
+    fn the_mesos_side_needs_the_pilots_agent_and_plain_addresses() {
+        let e = parse("c.toml", "[mesos]\nmaster = \"http://m:5050\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:2:1: mesos.master: [mesos] is set but [pilot.mesos] is not"),
+            "{e}"
+        );
+        let pilot = "[pilot.mesos]\nmaster = \"zk://z:2181/mesos\"\ncpus = 1\nmemory_mb = 512\n";
+        for (bad, at) in [
+            ("master = \"m:5050\"", "6:1: mesos.master"),
+            (
+                "master = \"http://m:5050\"\naurora = \"http://u:pw@a:8081\"",
+                "7:1: mesos.aurora",
+            ),
+            (
+                "master = \"http://m:5050\"\ntimeout = \"0s\"",
+                "7:1: mesos.timeout must be more than 0",
+            ),
+        ] {
+            let e = parse("c.toml", &format!("{pilot}[mesos]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&format!("c.toml:{at}")), "{e}");
+        }
+        let ok = parse(
+            "c.toml",
+            &format!("{pilot}[mesos]\nmaster = \"http://m:5050\"\n"),
+        )
+        .unwrap();
+        let m = ok.mesos.unwrap();
+        assert_eq!((m.required, m.timeout), (false, Duration::from_secs(10)));
+    }
+
+    #[test]
     fn durations_read_as_an_admin_writes_them() {
         assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));

@@ -118,7 +118,7 @@ pub fn validate(c: &Config) -> Check {
         if c.pilot.mesos.is_none() {
             return Err((
                 0,
-                "[mesos] is set but [pilot.mesos] is not: the pilots would run no Mesos agent for its work".into(),
+                "mesos.master: [mesos] is set but [pilot.mesos] is not: the pilots would run no Mesos agent for its work".into(),
             ));
         }
         for (what, url) in [
