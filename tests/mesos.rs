@@ -25,6 +25,7 @@ fn source(s: &MesosStandIn, marathon: bool, aurora: bool, timeout: Duration) -> 
         marathon: marathon.then(|| s.url()),
         aurora: aurora.then(|| s.url()),
         required: false,
+        credentials: None,
         timeout,
     }
 }
@@ -218,4 +219,49 @@ fn a_standby_master_redirects_to_the_leader() {
         (Some("e2e-000004"), 1, res(1500, 3840, 10240))
     );
     assert_eq!(v.queue.known(), Some(&vec![]), "no framework configured");
+}
+
+#[test]
+fn credentials_from_a_private_file_authenticate_and_never_show() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = MesosStandIn::start(json!({
+        "auth": "cloudburst:s3cret-Mesos",
+        "master": {"world": {"agents": [], "tasks": []}},
+        "marathon": serve("marathon_queue_empty.json"),
+    }));
+    let file = s.dir.path().join("mesos.credentials");
+    let observe_with = |text: &str, mode: u32| {
+        std::fs::write(&file, text).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+        let mut src = source(&s, true, false, Duration::from_secs(5));
+        src.credentials = Some(file.clone());
+        MesosClient::new(&src).unwrap().observe()
+    };
+    let v = observe_with("cloudburst:s3cret-Mesos\n", 0o600);
+    assert!(v.agents.is_known() && v.queue.is_known(), "{v:?}");
+
+    for (text, mode, expect) in [
+        ("cloudburst:wrong", 0o600, "HTTP 401"),
+        (
+            "cloudburst:s3cret-Mesos",
+            0o644,
+            "readable by everyone (mode 644)",
+        ),
+        ("no-colon-here", 0o600, "not principal:secret"),
+    ] {
+        let v = observe_with(text, mode);
+        for u in [v.agents.unknown(), v.queue.unknown()] {
+            let u = u
+                .unwrap_or_else(|| panic!("{expect}: read as known"))
+                .to_string();
+            assert!(u.contains(expect), "{u}");
+            assert!(
+                !u.contains("s3cret") && !u.contains("wrong"),
+                "a secret in {u}"
+            );
+        }
+    }
+    // Without credentials the master refuses: unknown, not empty.
+    let v = observe(&s, true, false);
+    assert!(v.agents.unknown().unwrap().to_string().contains("HTTP 401"));
 }

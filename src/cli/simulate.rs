@@ -69,10 +69,18 @@ impl Progress {
 }
 
 pub fn run(args: &Args, mut out: impl Write) -> Result<()> {
-    let config = match &args.config {
+    let mut config = match &args.config {
         Some(p) => super::load_config(Some(p))?,
         None => crate::config::parse("(embedded simulation site)", crate::sim::DEFAULT_CONFIG)?,
     };
+    // The simulated world has no Mesos: a site config's [mesos] would read
+    // as an unreachable master and hold every node.
+    if config.mesos.take().is_some() {
+        writeln!(
+            out,
+            "note: [mesos] is ignored; the simulator models the condor side only"
+        )?;
+    }
     let policies: Vec<Kind> = if args.policy == "all" {
         Kind::ALL.to_vec()
     } else {

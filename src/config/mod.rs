@@ -64,6 +64,9 @@ pub struct MesosSource {
     /// A node whose Mesos agent never registers is a failed boot.
     #[serde(default)]
     pub required: bool,
+    /// A file holding `principal:secret` for HTTP basic authentication
+    /// to the master and the frameworks (not readable by others).
+    pub credentials: Option<PathBuf>,
     /// Each HTTP call's deadline.
     #[serde(default = "mesos_timeout", deserialize_with = "duration")]
     pub timeout: Duration,

@@ -1,16 +1,23 @@
 //! The HTTP reads of the Mesos side. The only part of `mesos` that
 //! touches the network: everything it gets is handed to the pure parsers.
 //!
+//! With `mesos.credentials`, each call carries HTTP basic authentication
+//! (Mesos `--authenticate_http_readonly`, Marathon's and Aurora's basic
+//! auth); the file must not be readable by others, and its secret is
+//! held in a redacting `Secret`.
+//!
 //! Each call has the configured deadline; an answer over `MAX_BODY` is
 //! cut off and reported (an endless body costs time, not memory). A
 //! non-leading master redirects `/api/v1` to the leader (307), which is
 //! followed with the same body.
 
+use std::path::Path;
 use std::time::Duration;
 
 use super::{aurora, marathon, master, MesosError, MesosView, Unit};
 use crate::config::MesosSource;
 use crate::observed::{Observed, Unknown};
+use crate::secret::Secret;
 
 /// Larger answers are refused: a master of thousands of agents answers
 /// GET_STATE in a few MB.
@@ -20,6 +27,8 @@ pub struct MesosClient {
     source: MesosSource,
     http: reqwest::Client,
     runtime: tokio::runtime::Runtime,
+    /// (principal, secret) from `mesos.credentials`, or why it is unusable.
+    credentials: Option<Result<(String, Secret), String>>,
 }
 
 impl MesosClient {
@@ -36,6 +45,7 @@ impl MesosClient {
             source: source.clone(),
             http,
             runtime,
+            credentials: source.credentials.as_deref().map(read_credentials),
         })
     }
 
@@ -82,6 +92,15 @@ impl MesosClient {
     }
 
     fn fetch(&self, url: &str, req: reqwest::RequestBuilder) -> Result<Vec<u8>, Unknown> {
+        let req = match &self.credentials {
+            None => req,
+            Some(Ok((principal, secret))) => req.basic_auth(principal, Some(secret.expose())),
+            Some(Err(why)) => {
+                return Err(Unknown::Unavailable {
+                    detail: why.clone(),
+                })
+            }
+        };
         let timeout = self.source.timeout;
         self.runtime.block_on(async move {
             let mut resp = req.send().await.map_err(|e| failure(url, &e, timeout))?;
@@ -104,6 +123,30 @@ impl MesosClient {
             }
             Ok(body)
         })
+    }
+}
+
+/// `principal:secret` from a file others cannot read (the secret never
+/// reaches a message).
+fn read_credentials(path: &Path) -> Result<(String, Secret), String> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("mesos.credentials {shown}: {e}"))?;
+    if meta.mode() & 0o004 != 0 {
+        return Err(format!(
+            "mesos.credentials {shown} is readable by everyone (mode {:o}): not used",
+            meta.mode() & 0o777
+        ));
+    }
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("mesos.credentials {shown}: {e}"))?;
+    match text.trim_end_matches(['\n', '\r']).split_once(':') {
+        Some((p, s)) if !p.is_empty() && !s.is_empty() => {
+            Ok((p.to_string(), Secret::new(s.to_string())))
+        }
+        _ => Err(format!(
+            "mesos.credentials {shown}: not principal:secret on one line"
+        )),
     }
 }
 

@@ -31,9 +31,12 @@ WORLD = {"agents": [{"id", "hostname", "attributes": "k:v;k:v", "cpus",
 "instances", "count", "since"}, rendered as a QueueApp waiting for offers. A fixture file is served as it is
 (its "_doc" key names the documentation it was written from). F is one of
 "500", "garbage", "hang", "redirect" (a non-leading master's 307 to this
-same server, once), or the service is absent from the state: 404.
+same server, once), or the service is absent from the state: 404. With
+"auth": "principal:secret" at the top, every call needs that HTTP basic
+authentication (401 otherwise, with the WWW-Authenticate the master sends).
 """
 
+import base64
 import json
 import sys
 import time
@@ -158,6 +161,10 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         with open(STATE) as f:
             state = json.load(f)
+        if "auth" in state:
+            want = "Basic " + base64.b64encode(state["auth"].encode()).decode()
+            if self.headers.get("Authorization") != want:
+                return self.reply(401, b"", [("WWW-Authenticate", 'Basic realm="mesos"')])
         conf = state.get(service)
         if conf is None:
             return self.reply(404, {"message": "no %s here" % service})
