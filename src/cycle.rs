@@ -41,6 +41,14 @@ pub trait CloudPort {
     fn terminate(&mut self, site: &str, instance_id: &str) -> Result<(), CloudError>;
 }
 
+/// The Mesos side, as a cycle uses it (`[mesos]` only): what was read
+/// for this cycle, and the one call the agent makes to the master.
+pub trait MesosPort {
+    fn view(&self) -> &MesosView;
+    /// No more offers of this agent's resources (its tasks go on).
+    fn deactivate_agent(&mut self, agent: &str) -> Result<(), String>;
+}
+
 /// Renders a node's user-data (the pilot issue's renderer in the agent;
 /// nothing in the simulator).
 pub trait Pilot {
@@ -145,15 +153,16 @@ impl<'a> Agent<'a> {
         self.cycle_with_mesos(condor, cloud, pilot, None, now)
     }
 
-    /// Runs one cycle at `now` with what was read of the Mesos side.
+    /// Runs one cycle at `now` with the Mesos side.
     pub fn cycle_with_mesos(
         &mut self,
         condor: &mut dyn CondorPort,
         cloud: &mut dyn CloudPort,
         pilot: &dyn Pilot,
-        mesos: Option<&MesosView>,
+        mut mesos_port: Option<&mut dyn MesosPort>,
         now: i64,
     ) -> Result<Report, CycleError> {
+        let read = mesos_port.as_ref().map(|m| m.view().clone());
         let mut report = Report {
             now,
             ..Report::default()
@@ -220,7 +229,7 @@ impl<'a> Agent<'a> {
         // The Mesos side: busy nodes stay busy, agents that never came are
         // failed boots.
         let unread;
-        let mesos = match (&self.config.mesos, mesos) {
+        let mesos = match (&self.config.mesos, &read) {
             (None, _) => None,
             (Some(_), Some(v)) => Some(v),
             (Some(_), None) => {
@@ -304,6 +313,9 @@ impl<'a> Agent<'a> {
                     self.cancel_drain(condor, &snap, node, startd, now)?
                 }
                 Action::Terminate { node, .. } => self.terminate(cloud, &inventories, node, now)?,
+                Action::DeactivateMesosAgent { node, agent, .. } => {
+                    self.deactivate_agent(&mut mesos_port, node, agent, now)?
+                }
             };
             report.done.push(Done {
                 action: action.clone(),
@@ -313,6 +325,27 @@ impl<'a> Agent<'a> {
         }
         report.plan = plan;
         Ok(report)
+    }
+
+    fn deactivate_agent(
+        &mut self,
+        port: &mut Option<&mut dyn MesosPort>,
+        node: &str,
+        agent: &str,
+        now: i64,
+    ) -> Result<(Option<String>, String), CycleError> {
+        let Some(port) = port else {
+            return Ok((Some(node.to_string()), "skipped: no Mesos client".into()));
+        };
+        let intent = self
+            .registry
+            .begin_intent(node, "mesos-deactivate", agent, now)?;
+        let outcome = match port.deactivate_agent(agent) {
+            Ok(()) => "deactivated".to_string(),
+            Err(e) => format!("failed: {e}"),
+        };
+        self.registry.finish_intent(intent, &outcome, now)?;
+        Ok((Some(node.to_string()), outcome))
     }
 
     /// Book-keeping a transition implies: back-off after a boot failure,

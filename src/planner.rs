@@ -38,6 +38,10 @@ use crate::mesos::supply::{self, Holds};
 use crate::mesos::MesosView;
 use crate::observed::Observed;
 
+/// How many cycles a drained node waits for its Mesos agent to be
+/// deactivated before it is terminated without.
+const DEACTIVATION_CYCLES: i64 = 5;
+
 /// Something to do, and why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
@@ -66,6 +70,13 @@ pub enum Action {
         instance_id: Option<String>,
         reason: String,
     },
+    /// Stop the master offering a drained node's Mesos agent, so that no
+    /// task lands on it between this look and its termination.
+    DeactivateMesosAgent {
+        node: String,
+        agent: String,
+        reason: String,
+    },
 }
 
 impl Action {
@@ -74,7 +85,8 @@ impl Action {
             Action::Launch { reason, .. }
             | Action::Drain { reason, .. }
             | Action::CancelDrain { reason, .. }
-            | Action::Terminate { reason, .. } => reason,
+            | Action::Terminate { reason, .. }
+            | Action::DeactivateMesosAgent { reason, .. } => reason,
         }
     }
 }
@@ -98,6 +110,11 @@ impl fmt::Display for Action {
             Action::Drain { node, reason, .. } => write!(f, "drain   {node}: {reason}"),
             Action::CancelDrain { node, reason, .. } => write!(f, "undrain {node}: {reason}"),
             Action::Terminate { node, reason, .. } => write!(f, "terminate {node}: {reason}"),
+            Action::DeactivateMesosAgent {
+                node,
+                agent,
+                reason,
+            } => write!(f, "deactivate Mesos agent {agent} of {node}: {reason}"),
         }
     }
 }
@@ -437,6 +454,25 @@ fn termination_hold(n: &Node, holds: &Holds) -> Option<String> {
     }
 }
 
+/// The agent of a node about to be terminated that the master still
+/// offers to frameworks: it is deactivated first, and the node is
+/// terminated at a later look that shows no task on it. Instances already
+/// lost or reclaimed are not waited for, and neither is a master that
+/// does not deactivate (before Mesos 1.9, or refusing us) for
+/// `DEACTIVATION_CYCLES` cycles: the node then goes without it.
+fn offered_agent(inputs: &Inputs<'_>, n: &Node, mesos: Option<&MesosView>) -> Option<String> {
+    if !matches!(n.state, State::Drained | State::BootFailed) {
+        return None;
+    }
+    let patience = DEACTIVATION_CYCLES * inputs.config.timers.cycle.as_secs() as i64;
+    if inputs.now - n.since >= patience {
+        return None;
+    }
+    let agents = mesos?.by_node()?;
+    let a = agents.get(n.id.as_str())?;
+    (a.registered && a.offered).then(|| a.id.clone())
+}
+
 pub fn plan(inputs: &Inputs<'_>) -> Plan {
     let mut plan = Plan::default();
     let options = inputs.options;
@@ -460,6 +496,17 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             if let Some(why) = termination_hold(n, &holds) {
                 plan.notes
                     .push(format!("{} is not terminated: {why}", n.id));
+                continue;
+            }
+            if let Some(agent) = offered_agent(inputs, n, mesos) {
+                plan.actions.push(Action::DeactivateMesosAgent {
+                    node: n.id.clone(),
+                    agent,
+                    reason: format!(
+                        "{} and about to be terminated: no Mesos task may land on it now",
+                        n.state
+                    ),
+                });
                 continue;
             }
             plan.actions.push(Action::Terminate {

@@ -842,4 +842,19 @@ timeout = "2s"
         ["c5.large"],
         "one node served condor and Mesos: {r:#}"
     );
+    // Its agent stopped taking offers before the instance was terminated.
+    agent.catch_up();
+    let log = agent.tail(usize::MAX);
+    let at = |what: &str| {
+        log.lines()
+            .position(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in\n{log}"))
+    };
+    let deactivated = at("deactivate Mesos agent E2E-S0");
+    assert!(log
+        .lines()
+        .nth(deactivated)
+        .unwrap()
+        .contains("outcome=\"deactivated\""));
+    assert!(deactivated < at("action=\"terminate"), "{log}");
 }

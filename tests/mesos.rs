@@ -67,8 +67,13 @@ fn documented_answers_read_as_agents_tasks_and_waiting_units() {
         (Some("site-000001"), true, 1, res(500, 2048, 9728))
     );
     // Ours, its only task finished: idle.
+    assert!(s0.offered);
     let s1 = find("-S1");
-    assert_eq!((s1.node.as_deref(), s1.tasks), (Some("site-000002"), 0));
+    assert_eq!(
+        (s1.node.as_deref(), s1.tasks, s1.offered),
+        (Some("site-000002"), 0, false),
+        "deactivated"
+    );
     // Not ours (no cloudburst_node attribute), busy.
     assert_eq!((find("-S2").node.as_deref(), find("-S2").tasks), (None, 1));
     // Known from before a master fail-over.
@@ -264,4 +269,30 @@ fn credentials_from_a_private_file_authenticate_and_never_show() {
     // Without credentials the master refuses: unknown, not empty.
     let v = observe(&s, true, false);
     assert!(v.agents.unknown().unwrap().to_string().contains("HTTP 401"));
+}
+
+#[test]
+fn a_deactivated_agent_is_no_longer_offered() {
+    let s = MesosStandIn::start(json!({
+        "master": {"world": {
+            "agents": [{"id": "A-S7", "hostname": "ip-10-0-0-27", "cpus": 2, "mem": 4096, "disk": 10240,
+                        "attributes": "cloudburst_node:e2e-000007"}],
+            "tasks": []
+        }},
+    }));
+    let client = MesosClient::new(&source(&s, false, false, Duration::from_secs(5))).unwrap();
+    let offered = |v: &MesosView| v.agents.known().unwrap()[0].offered;
+    assert!(offered(&client.observe()));
+    client.deactivate_agent("A-S7").unwrap();
+    assert!(!offered(&client.observe()), "GET_STATE says deactivated");
+    // A master that cannot be reached: an error saying so, not a panic.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut src = source(&s, false, false, Duration::from_secs(5));
+    src.master = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let e = MesosClient::new(&src)
+        .unwrap()
+        .deactivate_agent("A-S7")
+        .unwrap_err();
+    assert!(e.contains("unreachable"), "{e}");
 }

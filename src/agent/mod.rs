@@ -35,7 +35,7 @@ use crate::condor::presence::Presence;
 use crate::condor::Condor;
 use crate::condor::{PoolSnapshot, Startd};
 use crate::config::Config;
-use crate::cycle::{Agent, CloudPort, CondorPort};
+use crate::cycle::{Agent, CloudPort, CondorPort, MesosPort};
 use crate::mesos::client::MesosClient;
 use crate::mesos::MesosView;
 use crate::observed::Observed;
@@ -529,17 +529,46 @@ fn one_cycle(
     if let Some(p) = presence.take() {
         agent.presence = p;
     }
-    let result = agent.cycle_with_mesos(&mut condor, &mut clouds, &pilot, mesos.as_ref(), now);
+    let mut mesos = mesos.map(|(view, client)| PrefetchedMesos { view, client });
+    let result = agent.cycle_with_mesos(
+        &mut condor,
+        &mut clouds,
+        &pilot,
+        mesos.as_mut().map(|m| m as &mut dyn MesosPort),
+        now,
+    );
     *presence = Some(std::mem::replace(&mut agent.presence, Presence::new(0)));
     Ok(result?)
 }
 
 /// The Mesos side, read with a client made for this cycle (a reloaded
 /// `[mesos]` applies at the next cycle).
-fn read_mesos(source: &crate::config::MesosSource) -> MesosView {
+fn read_mesos(source: &crate::config::MesosSource) -> (MesosView, Option<MesosClient>) {
     match MesosClient::new(source) {
-        Ok(c) => c.observe(),
-        Err(e) => MesosView::unknown(&format!("cannot make an HTTP client: {e}")),
+        Ok(c) => (c.observe(), Some(c)),
+        Err(e) => (
+            MesosView::unknown(&format!("cannot make an HTTP client: {e}")),
+            None,
+        ),
+    }
+}
+
+/// The Mesos port with this cycle's view already read.
+struct PrefetchedMesos {
+    view: MesosView,
+    client: Option<MesosClient>,
+}
+
+impl MesosPort for PrefetchedMesos {
+    fn view(&self) -> &MesosView {
+        &self.view
+    }
+
+    fn deactivate_agent(&mut self, agent: &str) -> std::result::Result<(), String> {
+        match &self.client {
+            Some(c) => c.deactivate_agent(agent),
+            None => Err("no Mesos client".into()),
+        }
     }
 }
 

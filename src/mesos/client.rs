@@ -81,13 +81,23 @@ impl MesosClient {
         self.fetch(url, self.http.get(url))
     }
 
-    fn post(&self, url: &str, body: &'static str) -> Result<Vec<u8>, Unknown> {
+    /// `DEACTIVATE_AGENT` at the master: 200 with an empty body.
+    pub fn deactivate_agent(&self, agent: &str) -> Result<(), String> {
+        self.post(
+            &format!("{}/api/v1", self.source.master),
+            master::deactivate(agent),
+        )
+        .map(drop)
+        .map_err(|u| u.to_string())
+    }
+
+    fn post(&self, url: &str, body: impl Into<String>) -> Result<Vec<u8>, Unknown> {
         let req = self
             .http
             .post(url)
             .header("Content-Type", "application/json")
             .header("Accept", "application/json")
-            .body(body);
+            .body(body.into());
         self.fetch(url, req)
     }
 

@@ -5,6 +5,7 @@
 //! Read: `get_state.get_agents.agents[]` (`agent_info.id.value`,
 //! `hostname`, `attributes[]` {name, type, text|scalar},
 //! `total_resources[]`, `allocated_resources[]`),
+//! `active` and `deactivated` (whether the master offers it),
 //! `get_agents.recovered_agents[]` (an `AgentInfo`: known from the
 //! registry after a master fail-over, not registered again yet), and
 //! `get_state.get_tasks.tasks[]` and `unreachable_tasks[]` (`agent_id.
@@ -21,6 +22,16 @@ const ENDPOINT: &str = "mesos master POST /api/v1 GET_STATE";
 
 /// The request body.
 pub const QUERY: &str = r#"{"type":"GET_STATE"}"#;
+
+/// `DEACTIVATE_AGENT` (Mesos 1.9+): no more offers of the agent's
+/// resources; its running tasks go on.
+pub fn deactivate(agent: &str) -> String {
+    serde_json::json!({
+        "type": "DEACTIVATE_AGENT",
+        "deactivate_agent": {"agent_id": {"value": agent}},
+    })
+    .to_string()
+}
 
 /// The attribute the pilot's agent carries (`pilot::mesos_unit_text`).
 pub const NODE_ATTRIBUTE: &str = "cloudburst_node";
@@ -68,6 +79,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<Agent>, MesosError> {
             .ok_or_else(|| format_error(ENDPOINT, "an agent without \"agent_info\""))?;
         let mut agent = agent_info(info)?;
         agent.tasks = tasks.get(agent.id.as_str()).copied().unwrap_or(0);
+        let flag = |k: &str| a.get(k).and_then(Value::as_bool);
+        agent.offered = flag("active").unwrap_or(true) && !flag("deactivated").unwrap_or(false);
         let total = resources(a.get("total_resources"));
         let used = resources(a.get("allocated_resources"));
         agent.free = total.minus(&used, 1);
@@ -79,6 +92,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Agent>, MesosError> {
     )? {
         let mut agent = agent_info(info)?;
         agent.registered = false;
+        agent.offered = false;
         out.push(agent);
     }
     Ok(out)
@@ -124,6 +138,7 @@ fn agent_info(info: &Value) -> Result<Agent, MesosError> {
         node,
         registered: true,
         tasks: 0,
+        offered: true,
         free: resources(info.get("resources")),
     })
 }

@@ -64,6 +64,9 @@ pub struct Agent {
     pub registered: bool,
     /// Tasks on it that have not ended.
     pub tasks: u64,
+    /// The master offers its resources to frameworks (active, and not
+    /// deactivated by us or an operator).
+    pub offered: bool,
     /// What it could still offer: cpus in thousandths, memory/disk MB.
     pub free: Resources,
 }

@@ -38,6 +38,7 @@ fn agent(node: &str, tasks: u64) -> Agent {
         node: Some(node.into()),
         registered: true,
         tasks,
+        offered: false,
         free: Resources {
             cpus: if tasks > 0 { 0 } else { 1000 },
             memory: 2048,
@@ -307,4 +308,49 @@ fn a_required_agent_that_never_registers_fails_the_boot_of_an_unclaimed_node() {
         queue: Observed::Known(vec![]),
     };
     assert!(boot_failures(&c, &nodes, &blind, late).is_empty());
+}
+
+#[test]
+fn an_offered_agent_is_deactivated_before_its_node_is_terminated() {
+    let c = config(false);
+    let mut drained = node("drained", State::Drained, Some(DrainCause::Idle));
+    drained.since = 99_990; // drained a cycle ago
+    let nodes = [drained];
+    let mut offered = agent("drained", 0);
+    offered.offered = true;
+    let p = run_with(
+        &c,
+        &[],
+        &nodes,
+        &Pool::default(),
+        Some(&view(vec![offered], vec![])),
+    );
+    assert!(terminations(&p).is_empty(), "{p:?}");
+    assert!(
+        matches!(&p.actions[..], [Action::DeactivateMesosAgent { node, agent, .. }] if node == "drained" && agent == "S-drained"),
+        "{p:?}"
+    );
+    // Deactivated (the next look) and still without tasks: terminated.
+    let p = run_with(
+        &c,
+        &[],
+        &nodes,
+        &Pool::default(),
+        Some(&view(vec![agent("drained", 0)], vec![])),
+    );
+    assert_eq!(terminations(&p), ["drained"], "{p:?}");
+    // A master that never deactivates it (older than 1.9): after five
+    // cycles the node goes without.
+    let mut late = nodes[0].clone();
+    late.since = 100_000 - 5 * c.timers.cycle.as_secs() as i64;
+    let mut still = agent("drained", 0);
+    still.offered = true;
+    let p = run_with(
+        &c,
+        &[],
+        &[late],
+        &Pool::default(),
+        Some(&view(vec![still], vec![])),
+    );
+    assert_eq!(terminations(&p), ["drained"], "{p:?}");
 }

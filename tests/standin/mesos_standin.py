@@ -25,6 +25,10 @@ end-to-end world) changes the answers by rewriting it:
    "marathon": {"file": PATH} | {"queue": [APP]} | {"fault": F},
    "aurora":   {"file": PATH} | {"fault": F}}
 
+DEACTIVATE_AGENT (POST /api/v1) answers 200 with no body and adds the
+agent to STATE_FILE.deactivated (a JSON list), which GET_STATE renders as
+"deactivated": true and the end-to-end world reads to stop placing tasks.
+
 WORLD = {"agents": [{"id", "hostname", "attributes": "k:v;k:v", "cpus",
 "mem", "disk", "recovered": bool}], "tasks": [{"id", "agent", "state",
 "cpus", "mem"}]}, rendered as GET_STATE; APP = {"id", "cpus", "mem",
@@ -38,6 +42,7 @@ authentication (401 otherwise, with the WWW-Authenticate the master sends).
 
 import base64
 import json
+import os
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -66,8 +71,17 @@ TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_ERROR", "TASK_L
             "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR"}
 
 
+def deactivated():
+    try:
+        with open(STATE + ".deactivated") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return []
+
+
 def get_state(world):
     framework = "3c1a7e5e-1b7a-4d7b-9a0e-6f3c0c1d2e3f-0000"
+    off = deactivated()
     agents, recovered = [], []
     for a in world.get("agents", []):
         info = {
@@ -89,6 +103,7 @@ def get_state(world):
                      scalar("mem", sum(t["mem"] for t in used))] if used else []
         agents.append({
             "active": True,
+            "deactivated": a["id"] in off,
             "agent_info": info,
             "pid": "slave(1)@10.0.0.1:5051",
             "registered_time": {"nanoseconds": 1763800000000000000},
@@ -156,9 +171,11 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def serve(self, service, expect_body=None):
+    def body(self):
         length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        return self.rfile.read(length) if length else b""
+
+    def serve(self, service, body=b"", expect_body=None):
         with open(STATE) as f:
             state = json.load(f)
         if "auth" in state:
@@ -191,11 +208,31 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         path = self.path.split("?")[0]
+        body = self.body()
         if path == "/api/v1":
-            return self.serve("master", {"type": "GET_STATE"})
+            try:
+                call = json.loads(body or b"null") or {}
+            except ValueError:
+                call = {}
+            if call.get("type") == "DEACTIVATE_AGENT":
+                return self.deactivate(call)
+            return self.serve("master", body, {"type": "GET_STATE"})
         if path == "/apibeta/getTasksWithoutConfigs":
-            return self.serve("aurora", {"query": {"statuses": ["PENDING", "THROTTLED"]}})
+            return self.serve("aurora", body, {"query": {"statuses": ["PENDING", "THROTTLED"]}})
         self.reply(404, {"message": "no such endpoint"})
+
+    def deactivate(self, call):
+        agent = call.get("deactivate_agent", {}).get("agent_id", {}).get("value")
+        if not agent:
+            return self.reply(400, {"message": "Expecting 'deactivate_agent.agent_id' to be present"})
+        off = deactivated()
+        if agent not in off:
+            off.append(agent)
+        tmp = STATE + ".deactivated.tmp"
+        with open(tmp, "w") as f:
+            json.dump(off, f)
+        os.replace(tmp, STATE + ".deactivated")
+        self.reply(200, b"")
 
     def do_GET(self):
         if self.path.split("?")[0] == "/v2/queue":

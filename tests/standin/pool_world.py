@@ -317,6 +317,11 @@ class World:
             if t["state"] == "TASK_RUNNING" and now >= t["ends"]:
                 t["state"] = "TASK_FINISHED"
                 self.mesos_completed += 1
+        try:
+            with open(self.mesos["state"] + ".deactivated") as f:
+                off = set(json.load(f))
+        except (OSError, ValueError):
+            off = set()
         queue = []
         for app in apps:
             done = [t for t in self.tasks if t["app"] == app["id"]
@@ -324,7 +329,7 @@ class World:
             pending = app["instances"] - len(done)
             # The master offers each agent's free share; Marathon takes it.
             for iid, a in sorted(self.agents.items()):
-                while pending > 0:
+                while pending > 0 and a["id"] not in off:
                     used = [t for t in self.tasks if t["iid"] == iid and t["state"] == "TASK_RUNNING"]
                     if (a["cpus"] - sum(t["cpus"] for t in used) < app["cpus"] - 1e-9
                             or a["mem"] - sum(t["mem"] for t in used) < app["mem"]):
