@@ -858,3 +858,57 @@ timeout = "2s"
         .contains("outcome=\"deactivated\""));
     assert!(deactivated < at("action=\"terminate"), "{log}");
 }
+
+/// A Mesos master that cannot be read while a node is idle past
+/// idle_timeout: nothing is drained (any node may be running Mesos work),
+/// `status` and `/metrics` say so, and the node retires once it answers.
+#[test]
+fn an_unreadable_mesos_master_retires_nothing_until_it_answers() {
+    let Some((world, mesos)) = World::start_with_mesos("mesos-blind") else {
+        return;
+    };
+    let cfg = world.agent_config(&format!(
+        r#"[pilot.mesos]
+master = "zk://zk.example.edu:2181/mesos"
+cpus = 1
+memory_mb = 1024
+[mesos]
+master = "{url}"
+marathon = "{url}"
+timeout = "2s"
+"#,
+        url = mesos.url()
+    ));
+    mesos.control_world(serde_json::json!({"apps": [], "master_fault": "500"}));
+    let job = world.submit(&[Job::cloud(1, 1024, 1.0)]);
+    let mut agent = Agent::start(&cfg);
+    let addr = metrics_addr(&mut agent);
+    // Condor's demand is known: the node is bought and the job runs.
+    world.wait_until("the condor job to complete", LONG, |r| completed(r) == job);
+    agent.catch_up();
+    // Past idle_timeout (3 s) by several cycles: still there.
+    for _ in 0..6 {
+        agent.wait_for("cycle done");
+    }
+    let r = world.report();
+    assert_eq!(r["live"], 1, "{r:#}");
+    let st = status(&cfg);
+    assert!(st.contains("MESOS: master UNREADABLE"), "{st}");
+    assert!(st.contains("HTTP 500"), "{st}");
+    let m = http_get(&addr, "/metrics").1;
+    assert_eq!(
+        metric(&m, "cloudburst_mesos_up{part=\"master\"}"),
+        0.0,
+        "{m}"
+    );
+    assert!(
+        !agent.tail(200).contains("action=\"drain"),
+        "{}",
+        agent.tail(200)
+    );
+
+    // The master answers again: the idle node retires.
+    mesos.control_world(serde_json::json!({"apps": []}));
+    let r = world.wait_until("the node to be retired", LONG, |r| r["live"] == 0);
+    assert_eq!(r["killed"].as_array().unwrap().len(), 0, "{r:#}");
+}

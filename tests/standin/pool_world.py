@@ -310,9 +310,10 @@ class World:
     def mesos_tick(self, now):
         try:
             with open(self.mesos["control"]) as f:
-                apps = json.load(f).get("apps", [])
+                control = json.load(f)
         except (OSError, ValueError):
-            apps = []
+            control = {}
+        apps = control.get("apps", [])
         for t in self.tasks:
             if t["state"] == "TASK_RUNNING" and now >= t["ends"]:
                 t["state"] = "TASK_FINISHED"
@@ -348,6 +349,9 @@ class World:
             }},
             "marathon": {"queue": queue},
         }
+        # The test can make the master fail (the stand-in's faults).
+        if control.get("master_fault"):
+            state["master"]["fault"] = control["master_fault"]
         tmp = self.mesos["state"] + ".tmp"
         with open(tmp, "w") as f:
             json.dump(state, f)

@@ -68,7 +68,12 @@ impl MesosStandIn {
     /// Apps for the world to queue and run: `[{"id", "instances", "cpus",
     /// "mem", "seconds"}]`.
     pub fn run_apps(&self, apps: Value) {
-        write_atomically(&self.control(), &json!({ "apps": apps }));
+        self.control_world(json!({ "apps": apps }));
+    }
+
+    /// The whole control file: `{"apps": [...], "master_fault": F}`.
+    pub fn control_world(&self, control: Value) {
+        write_atomically(&self.control(), &control);
     }
 }
 
