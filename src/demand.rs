@@ -483,7 +483,7 @@ accounting_group = "group_cms"
         // The pilot advertises the flavour less what Mesos may offer, so
         // a job wanting the whole big flavour matches nothing.
         let text = format!(
-            "[pilot]\ncentral_manager = \"cm\"\n[pilot.mesos]\nmaster = \"m:5050\"\ncpus = 4\nmemory_mb = 16384\n{CONFIG}"
+            "[pilot]\ncentral_manager = \"cm\"\n[pilot.mesos]\nmaster = \"m:5050\"\ncpus = 1\nmemory_mb = 1024\n{CONFIG}"
         );
         let c = crate::config::parse("c.toml", &text).unwrap();
         let options = flavor_options(&c);
@@ -491,14 +491,11 @@ accounting_group = "group_cms"
             .iter()
             .find(|o| o.flavor == "big" && o.group.is_none())
             .unwrap();
-        assert_eq!(
-            (big.capacity.cpus, big.capacity.memory),
-            (12, 65536 - 16384)
-        );
+        assert_eq!((big.capacity.cpus, big.capacity.memory), (15, 65536 - 1024));
         let mut r = JobReader::new();
         let jobs = vec![
             job(&mut r, 1, "RequestCpus = 16"),
-            job(&mut r, 2, "RequestCpus = 12"),
+            job(&mut r, 2, "RequestCpus = 15"),
         ];
         let d = compute(&jobs, &options, &c.groups, 0);
         let fits: Vec<(i64, usize)> = d
@@ -507,7 +504,7 @@ accounting_group = "group_cms"
             .map(|s| (s.request.cpus as i64, s.options.len()))
             .collect();
         assert!(fits.contains(&(16, 0)), "{fits:?}");
-        assert!(fits.contains(&(12, 1)), "{fits:?}");
+        assert!(fits.contains(&(15, 1)), "{fits:?}");
     }
 
     #[test]

@@ -634,6 +634,14 @@ mod tests {
                 .to_string();
             assert!(e.starts_with(&format!("c.toml:{at}")), "{e}");
         }
+        let flavor = "[[sites]]\nname = \"s\"\nprovider = \"ec2\"\n[[sites.flavors]]\nname = \"tiny\"\ncpus = 1\nmemory_mb = 2048\ndisk_gb = 10\nprice_per_hour = 0.01\n";
+        let e = parse("c.toml", &format!("{pilot}{flavor}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("c.toml:9:8: flavor \"tiny\" (1 cpus, 2048 MB, 10 GB) is not larger than the [pilot.mesos] share (1 cpus, 512 MB, 0 GB)"),
+            "{e}"
+        );
         let ok = parse(
             "c.toml",
             &format!("{pilot}[mesos]\nmaster = \"http://m:5050\"\n"),

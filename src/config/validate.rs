@@ -222,6 +222,18 @@ pub fn validate(c: &Config) -> Check {
                     format!("flavor {fname:?}: cpus, memory_mb and disk_gb must be more than 0"),
                 ));
             }
+            if let Some(m) = &c.pilot.mesos {
+                let disk = m.disk_gb.unwrap_or(0);
+                if m.cpus >= f.cpus || m.memory_mb >= f.memory_mb || disk >= f.disk_gb {
+                    return Err((
+                        fat,
+                        format!(
+                            "flavor {fname:?} ({} cpus, {} MB, {} GB) is not larger than the [pilot.mesos] share ({} cpus, {} MB, {} GB): condor would get nothing",
+                            f.cpus, f.memory_mb, f.disk_gb, m.cpus, m.memory_mb, disk
+                        ),
+                    ));
+                }
+            }
             if !(f.price_per_hour >= 0.0 && f.price_per_hour.is_finite()) {
                 return Err((
                     fat,
