@@ -256,6 +256,32 @@ fn add(t: &mut Totals, site: &str, group: Option<&str>, cap: &Resources, price: 
     }
 }
 
+/// Places up to `count` requests on `rooms` in order, drawing on the
+/// resources `side` picks (condor's or Mesos'), at most `cap(fits)` on
+/// one room; returns how many found no room.
+fn fill<'r>(
+    rooms: impl Iterator<Item = &'r mut Room>,
+    count: u64,
+    req: &Resources,
+    side: impl Fn(&mut Room) -> &mut Resources,
+    cap: impl Fn(u64) -> u64,
+) -> u64 {
+    let mut left = count;
+    for r in rooms {
+        if left == 0 {
+            break;
+        }
+        let free = side(r);
+        let take = cap(free.fits(req)).min(left);
+        if take > 0 {
+            *free = free.minus(req, take);
+            r.used = true;
+            left -= take;
+        }
+    }
+    left
+}
+
 fn in_backoff(inputs: &Inputs<'_>, o: usize) -> bool {
     let o = &inputs.options[o];
     inputs
@@ -306,22 +332,15 @@ fn place_mesos(
     for unit in queue.iter().filter(|u| !u.delayed) {
         let req = unit.request;
         // How many of its tasks a node offering `free` takes.
-        let per_node = |free: &Resources| match free.fits(&req) {
-            n if unit.unique_host => n.min(1),
-            n => n,
-        };
-        let mut left = unit.count;
-        for r in rooms.iter_mut() {
-            if left == 0 {
-                break;
-            }
-            let take = per_node(&r.mesos_free).min(left);
-            if take > 0 {
-                r.mesos_free = r.mesos_free.minus(&req, take);
-                r.used = true;
-                left -= take;
-            }
-        }
+        let cap = |n: u64| if unit.unique_host { n.min(1) } else { n };
+        let per_node = |free: &Resources| cap(free.fits(&req));
+        let mut left = fill(
+            rooms.iter_mut(),
+            unit.count,
+            &req,
+            |r| &mut r.mesos_free,
+            cap,
+        );
         while left > 0 {
             let Some(pos) = cancellable
                 .iter()
@@ -587,21 +606,15 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             continue;
         }
         let req = shape.request;
-        let mut left = shape.idle;
-        for r in rooms
-            .iter_mut()
-            .filter(|r| shape.options.contains(&r.option))
-        {
-            if left == 0 {
-                break;
-            }
-            let take = r.free.fits(&req).min(left);
-            if take > 0 {
-                r.free = r.free.minus(&req, take);
-                r.used = true;
-                left -= take;
-            }
-        }
+        let mut left = fill(
+            rooms
+                .iter_mut()
+                .filter(|r| shape.options.contains(&r.option)),
+            shape.idle,
+            &req,
+            |r| &mut r.free,
+            |n| n,
+        );
         // Nodes drained for idleness come back before anything new is
         // bought.
         while left > 0 {

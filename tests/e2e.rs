@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::agentproc::{cli, http_get, Agent};
+use support::mesos::MesosStandIn;
 use support::world::{completed, Job, World};
 
 const LONG: Duration = Duration::from_secs(120);
@@ -778,6 +779,24 @@ fn absurd_config_values_are_refused_naming_file_line_and_setting() {
     }
 }
 
+/// The world's agent config with a 1-cpu, 1 GB Mesos share on every
+/// pilot and the stand-in as master and Marathon.
+fn mesos_config(world: &World, mesos: &MesosStandIn, required: bool) -> std::path::PathBuf {
+    world.agent_config(&format!(
+        r#"[pilot.mesos]
+master = "zk://zk.example.edu:2181/mesos"
+cpus = 1
+memory_mb = 1024
+[mesos]
+master = "{url}"
+marathon = "{url}"
+required = {required}
+timeout = "2s"
+"#,
+        url = mesos.url()
+    ))
+}
+
 /// Airavata's Mesos side on the same pilots: Marathon tasks waiting are
 /// demand, the pilot's Mesos agent registers from its user-data, and a
 /// node running Mesos tasks outlives condor's idle timeout until they end.
@@ -786,19 +805,7 @@ fn mesos_tasks_buy_a_shared_node_and_keep_it_until_they_end() {
     let Some((world, mesos)) = World::start_with_mesos("mesos") else {
         return;
     };
-    let cfg = world.agent_config(&format!(
-        r#"[pilot.mesos]
-master = "zk://zk.example.edu:2181/mesos"
-cpus = 1
-memory_mb = 1024
-[mesos]
-master = "{url}"
-marathon = "{url}"
-required = true
-timeout = "2s"
-"#,
-        url = mesos.url()
-    ));
+    let cfg = mesos_config(&world, &mesos, true);
     // Two tasks of half a cpu fill one pilot's Mesos share; the condor job
     // fits in the rest of the same c5.large. They run past idle_timeout (3 s).
     mesos.run_apps(serde_json::json!([
@@ -867,18 +874,7 @@ fn an_unreadable_mesos_master_retires_nothing_until_it_answers() {
     let Some((world, mesos)) = World::start_with_mesos("mesos-blind") else {
         return;
     };
-    let cfg = world.agent_config(&format!(
-        r#"[pilot.mesos]
-master = "zk://zk.example.edu:2181/mesos"
-cpus = 1
-memory_mb = 1024
-[mesos]
-master = "{url}"
-marathon = "{url}"
-timeout = "2s"
-"#,
-        url = mesos.url()
-    ));
+    let cfg = mesos_config(&world, &mesos, false);
     mesos.control_world(serde_json::json!({"apps": [], "master_fault": "500"}));
     let job = world.submit(&[Job::cloud(1, 1024, 1.0)]);
     let mut agent = Agent::start(&cfg);

@@ -62,34 +62,30 @@ fn unreadable() -> Unknown {
     }
 }
 
-fn launches(p: &Plan) -> Vec<&str> {
+/// What the plan does of one kind (`launch`, `drain`, `terminate`), by
+/// flavour for launches and by node otherwise.
+fn acted(p: &Plan, kind: &str) -> Vec<String> {
     p.actions
         .iter()
-        .filter_map(|a| match a {
-            Action::Launch { flavor, .. } => Some(flavor.as_str()),
-            _ => None,
+        .map(|a| serde_json::to_value(a).unwrap())
+        .filter(|v| v["action"] == kind)
+        .map(|v| {
+            let key = if kind == "launch" { "flavor" } else { "node" };
+            v[key].as_str().unwrap().to_string()
         })
         .collect()
 }
 
-fn drains(p: &Plan) -> Vec<&str> {
-    p.actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Drain { node, .. } => Some(node.as_str()),
-            _ => None,
-        })
-        .collect()
+fn launches(p: &Plan) -> Vec<String> {
+    acted(p, "launch")
 }
 
-fn terminations(p: &Plan) -> Vec<&str> {
-    p.actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Terminate { node, .. } => Some(node.as_str()),
-            _ => None,
-        })
-        .collect()
+fn drains(p: &Plan) -> Vec<String> {
+    acted(p, "drain")
+}
+
+fn terminations(p: &Plan) -> Vec<String> {
+    acted(p, "terminate")
 }
 
 /// One idle joined node `n1`, unclaimed for 1,000 s.
