@@ -228,15 +228,8 @@ impl<'a> Agent<'a> {
 
         // The Mesos side: busy nodes stay busy, agents that never came are
         // failed boots.
-        let unread;
-        let mesos = match (&self.config.mesos, &read) {
-            (None, _) => None,
-            (Some(_), Some(v)) => Some(v),
-            (Some(_), None) => {
-                unread = MesosView::unknown("not read this cycle");
-                Some(&unread)
-            }
-        };
+        let seen = mesos::seen(self.config, read.as_ref());
+        let mesos = seen.as_deref();
         if let Some(view) = mesos {
             let nodes = self.registry.live_nodes()?;
             let busy = supply::busy(&nodes, &supply::holds(view), now);

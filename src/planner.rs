@@ -497,15 +497,8 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     let options = inputs.options;
     let mut nodes: Vec<(usize, &Node)> = inputs.nodes.iter().enumerate().collect();
     nodes.sort_by(|a, b| a.1.id.cmp(&b.1.id));
-    let unread;
-    let mesos: Option<&MesosView> = match (&inputs.config.mesos, inputs.mesos) {
-        (None, _) => None,
-        (Some(_), Some(v)) => Some(v),
-        (Some(_), None) => {
-            unread = MesosView::unknown("not read this cycle");
-            Some(&unread)
-        }
-    };
+    let seen = crate::mesos::seen(inputs.config, inputs.mesos);
+    let mesos = seen.as_deref();
     let holds = mesos.map(supply::holds).unwrap_or_default();
 
     // 1. Termination of nodes already decided: safe whatever else is known

@@ -19,12 +19,13 @@
 //! Mesos quantities travel in a [`Resources`] with the cpus in
 //! thousandths (Mesos asks for fractions: `0.5`), memory and disk in MB.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::config::{Flavor, MesosConfig};
+use crate::config::{Config, Flavor, MesosConfig};
 use crate::demand::Resources;
 use crate::observed::{Observed, Unknown};
 
@@ -101,6 +102,16 @@ impl MesosView {
                 .collect()
         })
     }
+}
+
+/// What a cycle knows of the Mesos side: nothing without `[mesos]`; with
+/// it, what was read, or Unknown when nothing was.
+pub fn seen<'a>(config: &Config, read: Option<&'a MesosView>) -> Option<Cow<'a, MesosView>> {
+    config.mesos.as_ref()?;
+    Some(read.map_or_else(
+        || Cow::Owned(MesosView::unknown("not read this cycle")),
+        Cow::Borrowed,
+    ))
 }
 
 /// Why a Mesos endpoint's answer could not be used.
