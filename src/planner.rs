@@ -282,6 +282,28 @@ fn fill<'r>(
     left
 }
 
+/// Books `left` requests on new nodes of option `o`, `fit` to a node:
+/// the nodes wanted, and the room each leaves (`room(take)`) for later
+/// demand to fill.
+fn book_new_nodes(
+    per_option: &mut BTreeMap<usize, (u64, u64)>,
+    new_rooms_order: &mut Vec<usize>,
+    rooms: &mut Vec<Room>,
+    o: usize,
+    left: u64,
+    fit: u64,
+    room: impl Fn(u64) -> Room,
+) {
+    let count = left.div_ceil(fit);
+    let e = per_option.entry(o).or_default();
+    e.0 += left;
+    e.1 += count;
+    for k in 0..count {
+        rooms.push(room(fit.min(left - k * fit)));
+        new_rooms_order.push(o);
+    }
+}
+
 fn in_backoff(inputs: &Inputs<'_>, o: usize) -> bool {
     let o = &inputs.options[o];
     inputs
@@ -391,21 +413,15 @@ fn place_mesos(
             continue;
         };
         let fit = per_node(&options[o].mesos_share);
-        let count = left.div_ceil(fit);
-        let e = per_option.entry(o).or_default();
-        e.0 += left;
-        e.1 += count;
-        for k in 0..count {
-            let take = fit.min(left - k * fit);
-            rooms.push(Room {
+        book_new_nodes(per_option, new_rooms_order, rooms, o, left, fit, |take| {
+            Room {
                 option: o,
                 free: options[o].capacity,
                 node: None,
                 used: true,
                 mesos_free: options[o].mesos_share.minus(&req, take),
-            });
-            new_rooms_order.push(o);
-        }
+            }
+        });
     }
 }
 
@@ -679,21 +695,21 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             continue;
         };
         let fit = options[o].capacity.fits(&req);
-        let count = left.div_ceil(fit);
-        let e = per_option.entry(o).or_default();
-        e.0 += left;
-        e.1 += count;
-        for k in 0..count {
-            let take = fit.min(left - k * fit);
-            rooms.push(Room {
+        book_new_nodes(
+            &mut per_option,
+            &mut new_rooms_order,
+            &mut rooms,
+            o,
+            left,
+            fit,
+            |take| Room {
                 option: o,
                 free: options[o].capacity.minus(&req, take),
                 node: None,
                 used: true,
                 mesos_free: options[o].mesos_share,
-            });
-            new_rooms_order.push(o);
-        }
+            },
+        );
     }
     if let Some(view) = mesos {
         place_mesos(
