@@ -4,11 +4,12 @@
 use super::supply::{boot_failures, busy, holds};
 use super::*;
 use crate::condor::Pool;
-use crate::lifecycle::{DrainCause, State};
+use crate::config::Config;
+use crate::lifecycle::{DrainCause, Node, State};
 use crate::planner::tests::{node, run_with, startd, CONFIG};
 use crate::planner::{Action, Plan};
 
-fn config(required: bool) -> crate::config::Config {
+fn config(required: bool) -> Config {
     let text = format!(
         "{CONFIG}\n[pilot.mesos]\nmaster = \"zk://zk.example.edu:2181/mesos\"\ncpus = 1\nmemory_mb = 2048\n\n[mesos]\nmaster = \"http://127.0.0.1:5050\"\nmarathon = \"http://127.0.0.1:8080\"\nrequired = {required}\n"
     );
@@ -62,6 +63,19 @@ fn unreadable() -> Unknown {
     }
 }
 
+/// A master nobody can read, beside an empty framework queue.
+fn blind_master() -> MesosView {
+    MesosView {
+        agents: Observed::Unknown(unreadable()),
+        queue: Observed::Known(vec![]),
+    }
+}
+
+/// One cycle with no condor jobs, seeing the Mesos side as `v`.
+fn plan(c: &Config, nodes: &[Node], pool: &Pool, v: &MesosView) -> Plan {
+    run_with(c, &[], nodes, pool, Some(v))
+}
+
 /// What the plan does of one kind (`launch`, `drain`, `terminate`), by
 /// flavour for launches and by node otherwise.
 fn acted(p: &Plan, kind: &str) -> Vec<String> {
@@ -89,7 +103,7 @@ fn terminations(p: &Plan) -> Vec<String> {
 }
 
 /// One idle joined node `n1`, unclaimed for 1,000 s.
-fn idle_pool() -> (Vec<crate::lifecycle::Node>, Pool) {
+fn idle_pool() -> (Vec<Node>, Pool) {
     let mut pool = Pool::default();
     pool.startds.insert("n1@cloud".into(), startd("n1", 0));
     let mut n = node("n1", State::Idle, None);
@@ -103,7 +117,7 @@ fn waiting_tasks_buy_the_cheapest_nodes_their_share_fits() {
     // 5 tasks of half a cpu: 2 per node's 1-cpu share, so 3 small nodes
     // (the big one offers Mesos the same share at six times the price).
     let v = view(vec![], vec![unit(5, 500, 512)]);
-    let p = run_with(&c, &[], &[], &Pool::default(), Some(&v));
+    let p = plan(&c, &[], &Pool::default(), &v);
     assert_eq!(launches(&p), ["small", "small", "small"], "{p:?}");
 }
 
@@ -112,15 +126,14 @@ fn a_task_per_host_takes_a_node_each_and_a_task_bigger_than_the_share_none() {
     let c = config(false);
     let mut u = unit(3, 100, 64);
     u.unique_host = true;
-    let p = run_with(&c, &[], &[], &Pool::default(), Some(&view(vec![], vec![u])));
+    let p = plan(&c, &[], &Pool::default(), &view(vec![], vec![u]));
     assert_eq!(launches(&p).len(), 3, "{p:?}");
 
-    let p = run_with(
+    let p = plan(
         &c,
         &[],
-        &[],
         &Pool::default(),
-        Some(&view(vec![], vec![unit(1, 1500, 64)])),
+        &view(vec![], vec![unit(1, 1500, 64)]),
     );
     assert!(launches(&p).is_empty(), "{p:?}");
     assert!(
@@ -137,7 +150,7 @@ fn tasks_in_their_frameworks_back_off_buy_nothing() {
     let c = config(false);
     let mut u = unit(4, 500, 512);
     u.delayed = true;
-    let p = run_with(&c, &[], &[], &Pool::default(), Some(&view(vec![], vec![u])));
+    let p = plan(&c, &[], &Pool::default(), &view(vec![], vec![u]));
     assert!(launches(&p).is_empty(), "{p:?}");
 }
 
@@ -149,7 +162,7 @@ fn unreadable_frameworks_buy_nothing_for_mesos_and_drain_nothing_they_might_use(
         agents: Observed::Known(vec![agent("n1", 0)]),
         queue: Observed::Unknown(unreadable()),
     };
-    let p = run_with(&c, &[], &nodes, &pool, Some(&v));
+    let p = plan(&c, &nodes, &pool, &v);
     assert!(launches(&p).is_empty(), "{p:?}");
     assert!(
         p.notes
@@ -159,13 +172,7 @@ fn unreadable_frameworks_buy_nothing_for_mesos_and_drain_nothing_they_might_use(
         p.notes
     );
     // Readable and empty: the idle node is drained (the control).
-    let p = run_with(
-        &c,
-        &[],
-        &nodes,
-        &pool,
-        Some(&view(vec![agent("n1", 0)], vec![])),
-    );
+    let p = plan(&c, &nodes, &pool, &view(vec![agent("n1", 0)], vec![]));
     assert_eq!(drains(&p), ["n1"], "{p:?}");
 }
 
@@ -174,7 +181,7 @@ fn free_share_on_a_registered_agent_is_used_before_buying() {
     let c = config(false);
     let (nodes, pool) = idle_pool();
     let v = view(vec![agent("n1", 0)], vec![unit(2, 500, 512)]);
-    let p = run_with(&c, &[], &nodes, &pool, Some(&v));
+    let p = plan(&c, &nodes, &pool, &v);
     assert!(launches(&p).is_empty(), "{p:?}");
     assert!(
         drains(&p).is_empty(),
@@ -186,18 +193,12 @@ fn free_share_on_a_registered_agent_is_used_before_buying() {
 fn a_node_running_mesos_tasks_is_never_drained_however_idle_condor_is() {
     let c = config(false);
     let (nodes, pool) = idle_pool();
-    let p = run_with(
-        &c,
-        &[],
-        &nodes,
-        &pool,
-        Some(&view(vec![agent("n1", 1)], vec![])),
-    );
+    let p = plan(&c, &nodes, &pool, &view(vec![agent("n1", 1)], vec![]));
     assert!(drains(&p).is_empty(), "{p:?}");
     // Known only from before a master fail-over: its tasks are not listed.
     let mut recovered = agent("n1", 0);
     recovered.registered = false;
-    let p = run_with(&c, &[], &nodes, &pool, Some(&view(vec![recovered], vec![])));
+    let p = plan(&c, &nodes, &pool, &view(vec![recovered], vec![]));
     assert!(drains(&p).is_empty(), "{p:?}");
     // Without [mesos] the same node is drained.
     let plain = crate::config::parse("c.toml", CONFIG).unwrap();
@@ -210,10 +211,7 @@ fn an_unreadable_master_drains_nothing_and_says_so() {
     let c = config(false);
     let (nodes, pool) = idle_pool();
     for v in [
-        Some(MesosView {
-            agents: Observed::Unknown(unreadable()),
-            queue: Observed::Known(vec![]),
-        }),
+        Some(blind_master()),
         None, // configured but not read
     ] {
         let p = run_with(&c, &[], &nodes, &pool, v.as_ref());
@@ -237,7 +235,7 @@ fn a_drained_node_with_mesos_work_is_not_terminated_but_a_lost_one_is() {
         node("failed", State::BootFailed, None),
     ];
     let v = view(vec![agent("drained", 2), agent("lost", 1)], vec![]);
-    let p = run_with(&c, &[], &nodes, &Pool::default(), Some(&v));
+    let p = plan(&c, &nodes, &Pool::default(), &v);
     assert_eq!(terminations(&p), ["failed", "lost"], "{p:?}");
     assert!(
         p.notes
@@ -249,20 +247,16 @@ fn a_drained_node_with_mesos_work_is_not_terminated_but_a_lost_one_is() {
 
     // Master unreadable: a drained node may have Mesos work; a failed
     // boot is still ended.
-    let v = MesosView {
-        agents: Observed::Unknown(unreadable()),
-        queue: Observed::Known(vec![]),
-    };
-    let p = run_with(&c, &[], &nodes, &Pool::default(), Some(&v));
+    let v = blind_master();
+    let p = plan(&c, &nodes, &Pool::default(), &v);
     assert_eq!(terminations(&p), ["failed", "lost"], "{p:?}");
 
     // Its tasks done: terminated.
-    let p = run_with(
+    let p = plan(
         &c,
-        &[],
         &nodes,
         &Pool::default(),
-        Some(&view(vec![agent("drained", 0)], vec![])),
+        &view(vec![agent("drained", 0)], vec![]),
     );
     assert_eq!(terminations(&p), ["drained", "failed", "lost"], "{p:?}");
 }
@@ -299,10 +293,7 @@ fn a_required_agent_that_never_registers_fails_the_boot_of_an_unclaimed_node() {
     // Not yet past the boot timeout, not required, or master unreadable: no verdict.
     assert!(boot_failures(&c, &nodes, &v, late - 1).is_empty());
     assert!(boot_failures(&config(false), &nodes, &v, late).is_empty());
-    let blind = MesosView {
-        agents: Observed::Unknown(unreadable()),
-        queue: Observed::Known(vec![]),
-    };
+    let blind = blind_master();
     assert!(boot_failures(&c, &nodes, &blind, late).is_empty());
 }
 
@@ -314,25 +305,18 @@ fn an_offered_agent_is_deactivated_before_its_node_is_terminated() {
     let nodes = [drained];
     let mut offered = agent("drained", 0);
     offered.offered = true;
-    let p = run_with(
-        &c,
-        &[],
-        &nodes,
-        &Pool::default(),
-        Some(&view(vec![offered], vec![])),
-    );
+    let p = plan(&c, &nodes, &Pool::default(), &view(vec![offered], vec![]));
     assert!(terminations(&p).is_empty(), "{p:?}");
     assert!(
         matches!(&p.actions[..], [Action::DeactivateMesosAgent { node, agent, .. }] if node == "drained" && agent == "S-drained"),
         "{p:?}"
     );
     // Deactivated (the next look) and still without tasks: terminated.
-    let p = run_with(
+    let p = plan(
         &c,
-        &[],
         &nodes,
         &Pool::default(),
-        Some(&view(vec![agent("drained", 0)], vec![])),
+        &view(vec![agent("drained", 0)], vec![]),
     );
     assert_eq!(terminations(&p), ["drained"], "{p:?}");
     // A master that never deactivates it (older than 1.9): after five
@@ -341,12 +325,6 @@ fn an_offered_agent_is_deactivated_before_its_node_is_terminated() {
     late.since = 100_000 - 5 * c.timers.cycle.as_secs() as i64;
     let mut still = agent("drained", 0);
     still.offered = true;
-    let p = run_with(
-        &c,
-        &[],
-        &[late],
-        &Pool::default(),
-        Some(&view(vec![still], vec![])),
-    );
+    let p = plan(&c, &[late], &Pool::default(), &view(vec![still], vec![]));
     assert_eq!(terminations(&p), ["drained"], "{p:?}");
 }
