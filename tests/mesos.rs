@@ -21,7 +21,7 @@ use support::mesos::{serve, MesosStandIn};
 
 fn source(s: &MesosStandIn, marathon: bool, aurora: bool, timeout: Duration) -> MesosSource {
     MesosSource {
-        master: s.url(),
+        master: vec![s.url()],
         marathon: marathon.then(|| s.url()),
         aurora: aurora.then(|| s.url()),
         required: false,
@@ -34,6 +34,12 @@ fn observe(s: &MesosStandIn, marathon: bool, aurora: bool) -> MesosView {
     MesosClient::new(&source(s, marathon, aurora, Duration::from_secs(5)))
         .unwrap()
         .observe()
+}
+
+/// An address where nothing listens (bound, then let go).
+fn closed_address() -> String {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", closed.local_addr().unwrap())
 }
 
 fn res(cpus: u64, memory: u64, disk: u64) -> Resources {
@@ -127,19 +133,14 @@ fn empty_queues_are_known_and_empty() {
 #[test]
 fn an_unreachable_master_is_unknown_and_the_queue_still_read() {
     let s = MesosStandIn::start(json!({"marathon": serve("marathon_queue_empty.json")}));
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let closed = closed_address();
     let mut src = source(&s, true, false, Duration::from_secs(5));
-    src.master = format!("http://127.0.0.1:{port}");
+    src.master = vec![closed.clone()];
     let v = MesosClient::new(&src).unwrap().observe();
     match v.agents.unknown() {
         Some(Unknown::Failed { status, message }) => {
             assert_eq!(status, "unreachable");
-            assert!(
-                message.contains(&format!("127.0.0.1:{port}/api/v1")),
-                "{message}"
-            );
+            assert!(message.contains(&format!("{closed}/api/v1")), "{message}");
         }
         other => panic!("expected unreachable, got {other:?}"),
     }
@@ -286,13 +287,53 @@ fn a_deactivated_agent_is_no_longer_offered() {
     client.deactivate_agent("A-S7").unwrap();
     assert!(!offered(&client.observe()), "GET_STATE says deactivated");
     // A master that cannot be reached: an error saying so, not a panic.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut src = source(&s, false, false, Duration::from_secs(5));
-    src.master = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    src.master = vec![closed_address()];
     let e = MesosClient::new(&src)
         .unwrap()
         .deactivate_agent("A-S7")
         .unwrap_err();
     assert!(e.contains("unreachable"), "{e}");
+}
+
+#[test]
+fn one_master_down_leaves_the_side_readable_through_the_next() {
+    let leader = MesosStandIn::start(json!({
+        "master": {"world": {
+            "agents": [{"id": "A-S7", "hostname": "ip-10-0-0-27", "cpus": 2, "mem": 4096, "disk": 10240,
+                        "attributes": "cloudburst_node:e2e-000007"}],
+            "tasks": [{"id": "t1", "agent": "A-S7", "state": "TASK_RUNNING", "cpus": 0.5, "mem": 256}]
+        }},
+    }));
+    let broken = MesosStandIn::start(json!({"master": {"fault": "500"}}));
+    let closed = closed_address();
+    let mut src = source(&leader, false, false, Duration::from_secs(5));
+    src.master = vec![closed.clone(), broken.url(), leader.url()];
+    let client = MesosClient::new(&src).unwrap();
+    let v = client.observe();
+    let agents = v.agents.known().expect("read from the third master");
+    assert_eq!(
+        (agents.len(), agents[0].tasks, agents[0].offered),
+        (1, 1, true)
+    );
+    // The one write reaches a master that answers too.
+    client.deactivate_agent("A-S7").unwrap();
+    assert!(!client.observe().agents.known().unwrap()[0].offered);
+
+    // None answers: unknown, naming each master and why.
+    src.master = vec![closed.clone(), broken.url()];
+    let client = MesosClient::new(&src).unwrap();
+    match client.observe().agents.unknown() {
+        Some(Unknown::Failed { status, message }) => {
+            assert_eq!(status, "none of 2 masters answered");
+            assert!(
+                message.contains(&format!("{closed}: failed (unreachable)"))
+                    && message.contains(&format!("{}: failed (HTTP 500)", broken.url())),
+                "{message}"
+            );
+        }
+        other => panic!("expected no master to answer, got {other:?}"),
+    }
+    let e = client.deactivate_agent("A-S7").unwrap_err();
+    assert!(e.contains("none of 2 masters answered"), "{e}");
 }

@@ -54,9 +54,12 @@ pub struct Config {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MesosSource {
-    /// The leading master's HTTP address, e.g. `http://mesos-master:5050`
-    /// (its operator API, `POST /api/v1`).
-    pub master: String,
+    /// The masters' HTTP addresses, e.g. `http://mesos-master:5050` or a
+    /// list of them (their operator API, `POST /api/v1`). Tried in order
+    /// each cycle: a standby redirects to the leader, and one that does
+    /// not answer passes the call to the next.
+    #[serde(deserialize_with = "one_or_more")]
+    pub master: Vec<String>,
     /// Marathon's HTTP address (`GET /v2/queue`), if Marathon runs.
     pub marathon: Option<String>,
     /// Aurora's scheduler HTTP address (`POST /apibeta/...`), if Aurora runs.
@@ -443,6 +446,24 @@ pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::E
     }
 }
 
+/// A string, or a non-empty list of them.
+fn one_or_more<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        More(Vec<String>),
+    }
+    match Raw::deserialize(d) {
+        Ok(Raw::One(s)) => Ok(vec![s]),
+        Ok(Raw::More(v)) if !v.is_empty() => Ok(v),
+        Ok(Raw::More(_)) => Err(serde::de::Error::custom("an empty list: name at least one")),
+        Err(_) => Err(serde::de::Error::custom(
+            "expected an address or a list of addresses",
+        )),
+    }
+}
+
 pub(crate) fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     duration(d).map(Some)
 }
@@ -628,6 +649,12 @@ mod tests {
                 "master = \"http://m:5050\"\ntimeout = \"0s\"",
                 "7:1: mesos.timeout must be more than 0",
             ),
+            (
+                "master = [\"http://m1:5050\", \"m2:5050\"]",
+                "6:1: mesos.master = \"m2:5050\": must be an http://",
+            ),
+            ("master = []", "6:10: mesos.master: an empty list"),
+            ("master = 5050", "6:10: mesos.master: expected an address"),
         ] {
             let e = parse("c.toml", &format!("{pilot}[mesos]\n{bad}\n"))
                 .unwrap_err()
@@ -649,6 +676,16 @@ mod tests {
         .unwrap();
         let m = ok.mesos.unwrap();
         assert_eq!((m.required, m.timeout), (false, Duration::from_secs(10)));
+        assert_eq!(m.master, ["http://m:5050"]);
+        let ha = parse(
+            "c.toml",
+            &format!("{pilot}[mesos]\nmaster = [\"http://m1:5050\", \"http://m2:5050\"]\n"),
+        )
+        .unwrap();
+        assert_eq!(
+            ha.mesos.unwrap().master,
+            ["http://m1:5050", "http://m2:5050"]
+        );
     }
 
     #[test]

@@ -121,18 +121,16 @@ pub fn validate(c: &Config) -> Check {
                 "mesos.master: [mesos] is set but [pilot.mesos] is not: the pilots would run no Mesos agent for its work".into(),
             ));
         }
-        for (what, url) in [
-            ("mesos.master", Some(&m.master)),
-            ("mesos.marathon", m.marathon.as_ref()),
-            ("mesos.aurora", m.aurora.as_ref()),
-        ] {
-            if let Some(u) = url {
-                if !(u.starts_with("http://") || u.starts_with("https://")) || u.contains('@') {
-                    return Err((
-                        0,
-                        format!("{what} = {u:?}: must be an http:// or https:// address without credentials"),
-                    ));
-                }
+        let masters = m.master.iter().map(|u| ("mesos.master", u));
+        let frameworks = [("mesos.marathon", &m.marathon), ("mesos.aurora", &m.aurora)]
+            .into_iter()
+            .filter_map(|(what, u)| Some((what, u.as_ref()?)));
+        for (what, u) in masters.chain(frameworks) {
+            if !(u.starts_with("http://") || u.starts_with("https://")) || u.contains('@') {
+                return Err((
+                    0,
+                    format!("{what} = {u:?}: must be an http:// or https:// address without credentials"),
+                ));
             }
         }
         if m.timeout.is_zero() {

@@ -9,8 +9,11 @@
 //! Each call has the configured deadline; an answer over `MAX_BODY` is
 //! cut off and reported (an endless body costs time, not memory). A
 //! non-leading master redirects `/api/v1` to the leader (307), which is
-//! followed with the same body.
+//! followed with the same body. With several masters configured, a call
+//! goes to the one that answered last and, failing, to each other in
+//! turn: one master down leaves the side readable.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::time::Duration;
 
@@ -29,6 +32,8 @@ pub struct MesosClient {
     runtime: tokio::runtime::Runtime,
     /// (principal, secret) from `mesos.credentials`, or why it is unusable.
     credentials: Option<Result<(String, Secret), String>>,
+    /// The master (index in `source.master`) that answered last.
+    answered: Cell<usize>,
 }
 
 impl MesosClient {
@@ -46,6 +51,7 @@ impl MesosClient {
             http,
             runtime,
             credentials: source.credentials.as_deref().map(read_credentials),
+            answered: Cell::new(0),
         })
     }
 
@@ -53,7 +59,7 @@ impl MesosClient {
     pub fn observe(&self) -> MesosView {
         let s = &self.source;
         let agents = self
-            .post(&format!("{}/api/v1", s.master), master::QUERY)
+            .post_master(master::QUERY)
             .and_then(|b| master::parse(&b).map_err(garbage));
         let mut queue: Result<Vec<Unit>, Unknown> = Ok(Vec::new());
         if let Some(m) = &s.marathon {
@@ -83,12 +89,34 @@ impl MesosClient {
 
     /// `DEACTIVATE_AGENT` at the master: 200 with an empty body.
     pub fn deactivate_agent(&self, agent: &str) -> Result<(), String> {
-        self.post(
-            &format!("{}/api/v1", self.source.master),
-            master::deactivate(agent),
-        )
-        .map(drop)
-        .map_err(|u| u.to_string())
+        self.post_master(&master::deactivate(agent))
+            .map(drop)
+            .map_err(|u| u.to_string())
+    }
+
+    /// `body` at the masters' `/api/v1`: the first answer, starting with
+    /// the master that answered last; every master's failure otherwise.
+    fn post_master(&self, body: &str) -> Result<Vec<u8>, Unknown> {
+        let masters = &self.source.master;
+        let first = self.answered.get();
+        let mut failures = Vec::new();
+        for i in (0..masters.len()).map(|k| (first + k) % masters.len()) {
+            match self.post(&format!("{}/api/v1", masters[i]), body.to_string()) {
+                Ok(b) => {
+                    self.answered.set(i);
+                    return Ok(b);
+                }
+                Err(e) => failures.push((&masters[i], e)),
+            }
+        }
+        if failures.len() == 1 {
+            return Err(failures.remove(0).1);
+        }
+        let each: Vec<String> = failures.iter().map(|(m, e)| format!("{m}: {e}")).collect();
+        Err(Unknown::Failed {
+            status: format!("none of {} masters answered", masters.len()),
+            message: each.join("; "),
+        })
     }
 
     fn post(&self, url: &str, body: impl Into<String>) -> Result<Vec<u8>, Unknown> {

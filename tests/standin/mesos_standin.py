@@ -35,7 +35,8 @@ WORLD = {"agents": [{"id", "hostname", "attributes": "k:v;k:v", "cpus",
 "instances", "count", "since"}, rendered as a QueueApp waiting for offers. A fixture file is served as it is
 (its "_doc" key names the documentation it was written from). F is one of
 "500", "garbage", "hang", "redirect" (a non-leading master's 307 to this
-same server, once), or the service is absent from the state: 404. With
+same server, once), or the service is absent from the state: 404. A
+fault answers every call to its service, DEACTIVATE_AGENT included. With
 "auth": "principal:secret" at the top, every call needs that HTTP basic
 authentication (401 otherwise, with the WWW-Authenticate the master sends).
 """
@@ -175,7 +176,9 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def serve(self, service, body=b"", expect_body=None):
+    def serve(self, service, body=b"", expect_body=None, answer=None):
+        """Answers as `service`'s state says: its auth and fault first,
+        then `answer()` if given, else its world, queue or file."""
         with open(STATE) as f:
             state = json.load(f)
         if "auth" in state:
@@ -199,6 +202,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(307, b"", [("Location", "http://127.0.0.1:%d%s?led" % (port, self.path))])
         if expect_body is not None and json.loads(body or b"null") != expect_body:
             return self.reply(400, {"message": "unexpected request body %r" % body})
+        if answer is not None:
+            return answer()
         if "world" in conf:
             return self.reply(200, get_state(conf["world"]))
         if "queue" in conf:
@@ -215,7 +220,7 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError:
                 call = {}
             if call.get("type") == "DEACTIVATE_AGENT":
-                return self.deactivate(call)
+                return self.serve("master", answer=lambda: self.deactivate(call))
             return self.serve("master", body, {"type": "GET_STATE"})
         if path == "/apibeta/getTasksWithoutConfigs":
             return self.serve("aurora", body, {"query": {"statuses": ["PENDING", "THROTTLED"]}})
