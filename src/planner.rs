@@ -34,6 +34,7 @@ use crate::condor::{Activity, Pool, Startd};
 use crate::config::Config;
 use crate::demand::{Demand, FlavorOption, Resources};
 use crate::lifecycle::{DrainCause, Node, State};
+use crate::mesos::constraint::{Admission, PilotAttributes};
 use crate::mesos::supply::{self, Holds};
 use crate::mesos::MesosView;
 use crate::observed::Observed;
@@ -351,23 +352,47 @@ fn place_mesos(
             return;
         }
     };
+    // What each pilot's agent carries, for the frameworks' constraints.
+    let agents = view.by_node().unwrap_or_default();
+    let no_extra = BTreeMap::new();
+    let extra = inputs
+        .config
+        .pilot
+        .mesos
+        .as_ref()
+        .map_or(&no_extra, |m| &m.attributes);
+    let attributes = |o: usize, node: Option<usize>| {
+        let node = node.map(|i| &inputs.nodes[i]);
+        PilotAttributes {
+            site: &options[o].site,
+            flavor: &options[o].flavor,
+            node: node.map(|n| n.id.as_str()),
+            hostname: node
+                .and_then(|n| agents.get(n.id.as_str()))
+                .filter(|a| a.registered)
+                .map(|a| a.hostname.as_str()),
+            extra,
+        }
+    };
     for unit in queue.iter().filter(|u| !u.delayed) {
         let req = unit.request;
+        let admission = Admission::new(&unit.constraints);
         // How many of its tasks a node offering `free` takes.
-        let cap = |n: u64| if unit.unique_host { n.min(1) } else { n };
+        let cap = |n: u64| unit.per_host().map_or(n, |k| n.min(k));
         let per_node = |free: &Resources| cap(free.fits(&req));
         let mut left = fill(
-            rooms.iter_mut(),
+            rooms
+                .iter_mut()
+                .filter(|r| admission.admits(&attributes(r.option, r.node))),
             unit.count,
             &req,
             |r| &mut r.mesos_free,
             cap,
         );
         while left > 0 {
-            let Some(pos) = cancellable
-                .iter()
-                .position(|&(_, o)| per_node(&options[o].mesos_share) > 0)
-            else {
+            let Some(pos) = cancellable.iter().position(|&(i, o)| {
+                per_node(&options[o].mesos_share) > 0 && admission.admits(&attributes(o, Some(i)))
+            }) else {
                 break;
             };
             let (i, o) = cancellable.remove(pos);
@@ -387,11 +412,26 @@ fn place_mesos(
         }
         // New nodes: general-pool flavours whose share fits a task, the
         // cheapest node first (every flavour offers Mesos the same share).
-        let usable: Vec<usize> = (0..options.len())
+        let fitting: Vec<usize> = (0..options.len())
             .filter(|&o| options[o].group.is_none())
             .filter(|&o| !in_backoff(inputs, o))
             .filter(|&o| per_node(&options[o].mesos_share) > 0)
             .collect();
+        let usable: Vec<usize> = fitting
+            .iter()
+            .copied()
+            .filter(|&o| admission.admits(&attributes(o, None)))
+            .collect();
+        if let (Some(&o), true) = (fitting.first(), usable.is_empty()) {
+            let why = admission
+                .refusal(&attributes(o, None))
+                .map_or_else(String::new, ToString::to_string);
+            notes.push(format!(
+                "{left} Mesos tasks of {} {} wait: no pilot we could boot meets their constraint {why}",
+                unit.source, unit.name
+            ));
+            continue;
+        }
         let best = prefer_within_limits(inputs, existing, usable)
             .into_iter()
             .min_by(|&a, &b| {

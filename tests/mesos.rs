@@ -15,6 +15,7 @@ use serde_json::json;
 use cloudburst::config::MesosSource;
 use cloudburst::demand::Resources;
 use cloudburst::mesos::client::MesosClient;
+use cloudburst::mesos::constraint::{Constraint, Rule};
 use cloudburst::mesos::{Agent, MesosView, Unit};
 use cloudburst::observed::Unknown;
 use support::mesos::{serve, MesosStandIn};
@@ -98,8 +99,12 @@ fn documented_answers_read_as_agents_tasks_and_waiting_units() {
     };
     let g = unit("/airavata/gromacs");
     assert_eq!(
-        (g.source, g.count, g.request, g.delayed, g.unique_host),
-        ("marathon", 3, res(1500, 2048, 512), false, true)
+        (g.source, g.count, g.request, g.delayed, g.per_host()),
+        ("marathon", 3, res(1500, 2048, 512), false, Some(1))
+    );
+    assert_eq!(
+        g.constraints[1],
+        Constraint::new("cloud_site", Rule::OneOf(vec!["aws".into()]))
     );
     let c = unit("/airavata/crashing");
     assert_eq!((c.count, c.delayed), (2, true), "time left in its back-off");
@@ -109,10 +114,24 @@ fn documented_answers_read_as_agents_tasks_and_waiting_units() {
         (p.count, p.request, p.delayed),
         (4, res(1850, 1184, 266), false)
     );
+    assert_eq!(
+        p.constraints,
+        [Constraint::new(
+            "cloud_flavor",
+            Rule::Like("c5\\..*".into())
+        )]
+    );
     let e = unit("airavata/prod/ensemble");
     assert_eq!(
-        (e.source, e.count, e.request, e.delayed, e.unique_host),
-        ("aurora", 2, res(2000, 4096, 2048), false, true)
+        (e.source, e.count, e.request, e.delayed, e.per_host()),
+        ("aurora", 2, res(2000, 4096, 2048), false, Some(1))
+    );
+    assert_eq!(
+        e.constraints,
+        [
+            Constraint::new("hostname", Rule::PerValue(Some(1))),
+            Constraint::new("dedicated", Rule::NoneOf(vec!["www-data/hello".into()])),
+        ]
     );
     let f = unit("airavata/devel/flaky");
     assert_eq!((f.count, f.delayed), (1, true), "THROTTLED");

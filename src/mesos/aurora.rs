@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::constraint::{Constraint, Rule};
 use super::{format_error, thousandths, whole, MesosError, Unit};
 use crate::demand::Resources;
 
@@ -51,7 +52,8 @@ pub fn parse(body: &[u8]) -> Result<Vec<Unit>, MesosError> {
         Some(Value::Array(t)) => t,
         Some(_) => return Err(format_error(ENDPOINT, "tasks is not an array")),
     };
-    let mut units: BTreeMap<(String, bool, [u64; 4], bool), u64> = BTreeMap::new();
+    type Key = (String, bool, [u64; 4], Vec<Constraint>);
+    let mut units: BTreeMap<Key, u64> = BTreeMap::new();
     for (i, t) in tasks.iter().enumerate() {
         let at = |what: &str| format_error(ENDPOINT, format!("tasks[{i}]: {what}"));
         let throttled = match t.get("status").and_then(Value::as_str) {
@@ -69,23 +71,24 @@ pub fn parse(body: &[u8]) -> Result<Vec<Unit>, MesosError> {
             .map(|k| job.get(k).and_then(Value::as_str).unwrap_or("?"))
             .join("/");
         let r = resources(config);
-        let unique = config
+        let constraints = config
             .get("constraints")
             .and_then(Value::as_array)
-            .is_some_and(|cs| {
-                cs.iter().any(|c| {
-                    c.get("name").and_then(Value::as_str) == Some("host")
-                        && c.pointer("/constraint/limit/limit").and_then(Value::as_u64) == Some(1)
-                })
-            });
+            .map(|cs| cs.iter().filter_map(constraint).collect())
+            .unwrap_or_default();
         *units
-            .entry((key, throttled, [r.cpus, r.memory, r.disk, r.gpus], unique))
+            .entry((
+                key,
+                throttled,
+                [r.cpus, r.memory, r.disk, r.gpus],
+                constraints,
+            ))
             .or_default() += 1;
     }
     Ok(units
         .into_iter()
         .map(
-            |((name, delayed, [cpus, memory, disk, gpus], unique_host), count)| Unit {
+            |((name, delayed, [cpus, memory, disk, gpus], constraints), count)| Unit {
                 source: "aurora",
                 name,
                 count,
@@ -96,10 +99,38 @@ pub fn parse(body: &[u8]) -> Result<Vec<Unit>, MesosError> {
                     gpus,
                 },
                 delayed,
-                unique_host,
+                constraints,
             },
         )
         .collect())
+}
+
+/// A `Constraint` {name, constraint: {value: {negated, values}} |
+/// {limit: {limit}}}; `host` is the agent's hostname.
+fn constraint(c: &Value) -> Option<Constraint> {
+    let name = c.get("name")?.as_str()?;
+    let field = if name == "host" { "hostname" } else { name };
+    let rule = if let Some(v) = c.pointer("/constraint/value") {
+        let values = v
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|vs| {
+                vs.iter()
+                    .filter_map(|x| Some(x.as_str()?.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if v.get("negated").and_then(Value::as_bool).unwrap_or(false) {
+            Rule::NoneOf(values)
+        } else {
+            Rule::OneOf(values)
+        }
+    } else if let Some(n) = c.pointer("/constraint/limit/limit") {
+        Rule::PerValue(n.as_u64())
+    } else {
+        Rule::Unmodelled(c.get("constraint")?.to_string())
+    };
+    Some(Constraint::new(field, rule))
 }
 
 /// A `TaskConfig`'s request: the `resources` set, else the scalar fields

@@ -16,6 +16,7 @@
 
 use serde_json::Value;
 
+use super::constraint::Constraint;
 use super::{format_error, thousandths, whole, MesosError, Unit};
 use crate::demand::Resources;
 
@@ -50,22 +51,25 @@ fn unit(i: usize, item: &Value) -> Result<Unit, MesosError> {
         .and_then(|d| d.get("timeLeftSeconds"))
         .and_then(Value::as_f64)
         .is_some_and(|left| left > 0.0);
-    let (name, request, unique_host) = if let Some(app) = item.get("app") {
+    let (name, request, constraints) = if let Some(app) = item.get("app") {
         let name = app
             .get("id")
             .and_then(Value::as_str)
             .ok_or_else(|| at("app without \"id\""))?;
         let request = scalars(app);
-        let unique = app
+        let constraints = app
             .get("constraints")
             .and_then(Value::as_array)
-            .is_some_and(|cs| {
-                cs.iter().any(|c| {
-                    c.get(0).and_then(Value::as_str) == Some("hostname")
-                        && c.get(1).and_then(Value::as_str) == Some("UNIQUE")
-                })
-            });
-        (name, request, unique)
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| {
+                        let part = |k: usize| c.get(k).and_then(Value::as_str);
+                        Some(Constraint::marathon(part(0)?, part(1)?, part(2)))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (name, request, constraints)
     } else if let Some(pod) = item.get("pod") {
         let name = pod
             .get("id")
@@ -86,16 +90,23 @@ fn unit(i: usize, item: &Value) -> Result<Unit, MesosError> {
             request.disk += r.disk;
             request.gpus += r.gpus;
         }
-        let unique = pod
+        let constraints = pod
             .pointer("/scheduling/placement/constraints")
             .and_then(Value::as_array)
-            .is_some_and(|cs| {
-                cs.iter().any(|c| {
-                    c.get("fieldName").and_then(Value::as_str) == Some("hostname")
-                        && c.get("operator").and_then(Value::as_str) == Some("UNIQUE")
-                })
-            });
-        (name, request, unique)
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| {
+                        let part = |k: &str| c.get(k).and_then(Value::as_str);
+                        Some(Constraint::marathon(
+                            part("fieldName")?,
+                            part("operator")?,
+                            part("value"),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (name, request, constraints)
     } else {
         return Err(at("neither \"app\" nor \"pod\""));
     };
@@ -105,7 +116,7 @@ fn unit(i: usize, item: &Value) -> Result<Unit, MesosError> {
         count,
         request,
         delayed,
-        unique_host,
+        constraints,
     })
 }
 

@@ -31,6 +31,7 @@ use crate::observed::{Observed, Unknown};
 
 pub mod aurora;
 pub mod client;
+pub mod constraint;
 pub mod marathon;
 pub mod master;
 pub mod supply;
@@ -49,8 +50,15 @@ pub struct Unit {
     /// Held back by the framework's own back-off (its tasks keep
     /// failing): reported, not bought for, until the delay is over.
     pub delayed: bool,
-    /// At most one task per host (`hostname:UNIQUE`).
-    pub unique_host: bool,
+    /// Where the framework lets its tasks run (`constraint.rs`).
+    pub constraints: Vec<constraint::Constraint>,
+}
+
+impl Unit {
+    /// At most this many of its tasks on one node, if its constraints say.
+    pub fn per_host(&self) -> Option<u64> {
+        constraint::per_host(&self.constraints)
+    }
 }
 
 /// One agent as the master reports it.

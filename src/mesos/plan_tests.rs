@@ -1,6 +1,7 @@
 //! The Mesos side through the planner and the node lifecycle, on the
 //! planner tests' pool: waiting tasks buy nodes, Mesos work keeps them.
 
+use super::constraint::Constraint;
 use super::supply::{boot_failures, busy, holds};
 use super::*;
 use crate::condor::Pool;
@@ -28,7 +29,7 @@ fn unit(count: u64, millicpus: u64, memory: u64) -> Unit {
             gpus: 0,
         },
         delayed: false,
-        unique_host: false,
+        constraints: vec![],
     }
 }
 
@@ -125,7 +126,7 @@ fn waiting_tasks_buy_the_cheapest_nodes_their_share_fits() {
 fn a_task_per_host_takes_a_node_each_and_a_task_bigger_than_the_share_none() {
     let c = config(false);
     let mut u = unit(3, 100, 64);
-    u.unique_host = true;
+    u.constraints = vec![Constraint::marathon("hostname", "UNIQUE", None)];
     let p = plan(&c, &[], &Pool::default(), &view(vec![], vec![u]));
     assert_eq!(launches(&p).len(), 3, "{p:?}");
 
@@ -187,6 +188,62 @@ fn free_share_on_a_registered_agent_is_used_before_buying() {
         drains(&p).is_empty(),
         "a node that waiting tasks can use stays: {p:?}"
     );
+}
+
+#[test]
+fn constraints_pick_the_flavour_and_tasks_no_pilot_meets_buy_nothing() {
+    let c = config(false);
+    let with = |cs: Vec<Constraint>| {
+        let mut u = unit(2, 500, 512);
+        u.constraints = cs;
+        view(vec![], vec![u])
+    };
+    // Pinned to the big flavour: bought there, though small is cheaper.
+    let big = with(vec![Constraint::marathon(
+        "cloud_flavor",
+        "LIKE",
+        Some("b.g"),
+    )]);
+    let p = plan(&c, &[], &Pool::default(), &big);
+    assert_eq!(launches(&p), ["big"], "{p:?}");
+    // Kept off a site we do not burst to, or needing an attribute our
+    // pilots lack: nothing bought (it would wait on every node), and why.
+    for (rule, why) in [
+        (
+            ("cloud_site", "IS", "jetstream"),
+            "cloud_site in [\"jetstream\"]",
+        ),
+        (("rack_id", "CLUSTER", "rack-1"), "rack_id in [\"rack-1\"]"),
+        (("hostname", "LIKE", "login.*"), "hostname LIKE \"login.*\""),
+    ] {
+        let (field, op, value) = rule;
+        let v = with(vec![Constraint::marathon(field, op, Some(value))]);
+        let p = plan(&c, &[], &Pool::default(), &v);
+        assert!(launches(&p).is_empty(), "{why}: {p:?}");
+        let note = format!(
+            "2 Mesos tasks of marathon /airavata/worker wait: no pilot we could boot meets their constraint {why}"
+        );
+        assert!(p.notes.contains(&note), "{note:?} in {:?}", p.notes);
+    }
+}
+
+#[test]
+fn a_task_pinned_to_a_host_goes_to_that_agent_or_nowhere() {
+    let c = config(false);
+    let (nodes, pool) = idle_pool();
+    let pinned = |host: &str| {
+        let mut u = unit(1, 500, 512);
+        u.constraints = vec![Constraint::marathon("hostname", "CLUSTER", Some(host))];
+        view(vec![agent("n1", 0)], vec![u])
+    };
+    // Our registered agent is that host: its share takes the task, and
+    // the node is kept for it.
+    let p = plan(&c, &nodes, &pool, &pinned("n1.cloud"));
+    assert!(launches(&p).is_empty() && drains(&p).is_empty(), "{p:?}");
+    // Another host: not ours, so nothing is bought and n1 retires.
+    let p = plan(&c, &nodes, &pool, &pinned("hpc-login-1"));
+    assert!(launches(&p).is_empty(), "{p:?}");
+    assert_eq!(drains(&p), ["n1"], "{p:?}");
 }
 
 #[test]

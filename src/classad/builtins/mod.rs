@@ -7,7 +7,7 @@
 mod compat;
 mod core;
 mod env_args;
-mod regex;
+pub(crate) mod regex;
 mod strings;
 mod times;
 

@@ -10,6 +10,8 @@ pub const CASELESS: u32 = sys::PCRE2_CASELESS;
 pub const MULTILINE: u32 = sys::PCRE2_MULTILINE;
 pub const DOTALL: u32 = sys::PCRE2_DOTALL;
 pub const EXTENDED: u32 = sys::PCRE2_EXTENDED;
+/// The whole subject must match (Marathon's LIKE, as Java's `matches`).
+pub const WHOLE: u32 = sys::PCRE2_ANCHORED | sys::PCRE2_ENDANCHORED;
 
 /// A compiled pattern.
 pub struct Pattern {
