@@ -37,10 +37,10 @@ fn observe(s: &MesosStandIn, marathon: bool, aurora: bool) -> MesosView {
         .observe()
 }
 
-/// An address where nothing listens (bound, then let go).
+/// An address where nothing listens: a port below the ephemeral range,
+/// which no other test is handed by bind(0).
 fn closed_address() -> String {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}", closed.local_addr().unwrap())
+    format!("http://127.0.0.1:{}", support::service_port())
 }
 
 fn res(cpus: u64, memory: u64, disk: u64) -> Resources {

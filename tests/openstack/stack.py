@@ -20,6 +20,7 @@ with a message naming the service and the tail of its log (exit 1).
 """
 
 import json
+import random
 import os
 import shutil
 import signal
@@ -40,12 +41,31 @@ ADMIN_PW = "stack-admin-pw"
 SERVICE_PW = "stack-service-pw"
 
 
+TAKEN = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port free now, below the kernel's ephemeral range: a port the
+    kernel handed out for bind(0) could be handed to another test's
+    listener or connection before our service binds it (rabbitmq then
+    dies with eaddrinuse), but ports below the range are only ever given
+    to whoever names them."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    rng = random.Random(os.getpid() ^ time.time_ns())
+    while True:
+        port = rng.randrange(max(1024, low - 12000), low)
+        if port in TAKEN:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        TAKEN.add(port)
+        return port
 
 
 def fail(service, message):
@@ -139,6 +159,8 @@ def main():
     os.makedirs(WORK)
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     bin_ = lambda n: os.path.join(VENV, n)
+    if NOVA_PORT:
+        TAKEN.add(NOVA_PORT)
     ports = {k: free_port() for k in ("rabbit", "rabbit_dist", "epmd", "postgres", "keystone",
                                       "placement", "nova", "stand_in")}
     if NOVA_PORT:

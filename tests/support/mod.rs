@@ -13,7 +13,10 @@ pub mod openstack_stack;
 pub mod standin;
 pub mod world;
 
+use std::collections::BTreeSet;
+use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -50,6 +53,36 @@ pub fn skip(what: &str) {
         panic!("{what} is required but was not found; run tests/run.sh");
     }
     eprintln!("SKIPPED: {what} not found (tests/run.sh installs it)");
+}
+
+/// A port for a service a test starts, free now and below the kernel's
+/// ephemeral range. A port from bind(0) could be handed to another
+/// test's listener or outgoing connection before the service binds it
+/// (seen: rabbitmq dying with eaddrinuse); ports below the range are only
+/// given to whoever names them.
+pub fn service_port() -> u16 {
+    static TAKEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let span = low.saturating_sub(1024).clamp(1, 12000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut x = ((u64::from(std::process::id()) << 32) ^ u64::from(nanos)) | 1;
+    let mut taken = TAKEN.lock().unwrap();
+    loop {
+        // xorshift: no rand crate for one choice of port.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let port = (low - span + (x % u64::from(span)) as u32) as u16;
+        if !taken.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            taken.insert(port);
+            return port;
+        }
+    }
 }
 
 /// Whether a program is on PATH.

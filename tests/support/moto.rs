@@ -3,7 +3,6 @@
 //! free loopback port, stopped when the binary's tests are done.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -32,10 +31,7 @@ impl Moto {
             super::skip("moto_server (PyPI moto[server]) in .venv");
             return None;
         };
-        let port = {
-            let l = TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        let port = super::service_port();
         let mut child = spawn_tied(
             Command::new(bin)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])

@@ -10,7 +10,7 @@
 //! cloud (`burst-appcred`).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -30,14 +30,6 @@ pub struct Cloud {
     pub project_id: String,
     pub app_cred_secret: String,
     pub password: String,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn venv() -> PathBuf {
@@ -113,7 +105,7 @@ impl Cloud {
         for d in ["fernet", "cred", "home/.config/openstack"] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
         }
-        let ks_port = free_port();
+        let ks_port = super::service_port();
         let d = dir.display();
         std::fs::write(
             dir.join("keystone.conf"),
@@ -190,7 +182,7 @@ impl Cloud {
             &dir.join("keystone.err"),
         );
 
-        let nova_port = free_port();
+        let nova_port = super::service_port();
         let nova_log = dir.join("nova.log");
         let nova = spawn_tied(
             Command::new("python3")

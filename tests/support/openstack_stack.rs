@@ -6,7 +6,6 @@
 //! its stdin.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -39,11 +38,7 @@ impl Stack {
             super::skip("Nova and Placement in .venv-openstack, rabbitmq-server and postgresql");
             return None;
         }
-        let nova_port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let nova_port = super::service_port();
         let proxy = FaultProxy::start(nova_port);
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join("openstack-stack")
