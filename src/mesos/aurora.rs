@@ -71,11 +71,7 @@ pub fn parse(body: &[u8]) -> Result<Vec<Unit>, MesosError> {
             .map(|k| job.get(k).and_then(Value::as_str).unwrap_or("?"))
             .join("/");
         let r = resources(config);
-        let constraints = config
-            .get("constraints")
-            .and_then(Value::as_array)
-            .map(|cs| cs.iter().filter_map(constraint).collect())
-            .unwrap_or_default();
+        let constraints = super::constraint::list(config.get("constraints"), constraint);
         *units
             .entry((
                 key,

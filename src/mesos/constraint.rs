@@ -124,6 +124,17 @@ impl fmt::Display for Constraint {
     }
 }
 
+/// The constraints of a JSON list (absent: none), each read by `one`;
+/// an entry `one` cannot read is skipped.
+pub fn list(
+    v: Option<&serde_json::Value>,
+    one: impl Fn(&serde_json::Value) -> Option<Constraint>,
+) -> Vec<Constraint> {
+    v.and_then(serde_json::Value::as_array)
+        .map(|cs| cs.iter().filter_map(one).collect())
+        .unwrap_or_default()
+}
+
 /// At most this many of a task's instances on one host, if any rule says.
 pub fn per_host(constraints: &[Constraint]) -> Option<u64> {
     constraints.iter().filter_map(Constraint::per_host).min()

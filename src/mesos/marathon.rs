@@ -16,7 +16,7 @@
 
 use serde_json::Value;
 
-use super::constraint::Constraint;
+use super::constraint::{self, Constraint};
 use super::{format_error, thousandths, whole, MesosError, Unit};
 use crate::demand::Resources;
 
@@ -57,18 +57,10 @@ fn unit(i: usize, item: &Value) -> Result<Unit, MesosError> {
             .and_then(Value::as_str)
             .ok_or_else(|| at("app without \"id\""))?;
         let request = scalars(app);
-        let constraints = app
-            .get("constraints")
-            .and_then(Value::as_array)
-            .map(|cs| {
-                cs.iter()
-                    .filter_map(|c| {
-                        let part = |k: usize| c.get(k).and_then(Value::as_str);
-                        Some(Constraint::marathon(part(0)?, part(1)?, part(2)))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let constraints = constraint::list(app.get("constraints"), |c| {
+            let part = |k: usize| c.get(k).and_then(Value::as_str);
+            Some(Constraint::marathon(part(0)?, part(1)?, part(2)))
+        });
         (name, request, constraints)
     } else if let Some(pod) = item.get("pod") {
         let name = pod
@@ -90,22 +82,14 @@ fn unit(i: usize, item: &Value) -> Result<Unit, MesosError> {
             request.disk += r.disk;
             request.gpus += r.gpus;
         }
-        let constraints = pod
-            .pointer("/scheduling/placement/constraints")
-            .and_then(Value::as_array)
-            .map(|cs| {
-                cs.iter()
-                    .filter_map(|c| {
-                        let part = |k: &str| c.get(k).and_then(Value::as_str);
-                        Some(Constraint::marathon(
-                            part("fieldName")?,
-                            part("operator")?,
-                            part("value"),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let constraints = constraint::list(pod.pointer("/scheduling/placement/constraints"), |c| {
+            let part = |k: &str| c.get(k).and_then(Value::as_str);
+            Some(Constraint::marathon(
+                part("fieldName")?,
+                part("operator")?,
+                part("value"),
+            ))
+        });
         (name, request, constraints)
     } else {
         return Err(at("neither \"app\" nor \"pod\""));
