@@ -265,6 +265,7 @@ impl<'a> Agent<'a> {
                 .collect();
         }
         let backoff = self.registry.backoff()?;
+        let paused = self.registry.site_pauses()?;
         let cloud_known = inventories.values().all(Observed::is_known);
         let month_spend = self.registry.month_spend(now)?;
         let foreign: BTreeMap<String, (u32, u32)> = inventories
@@ -285,6 +286,7 @@ impl<'a> Agent<'a> {
             month_spend,
             backoff: &backoff,
             foreign: &foreign,
+            paused: &paused,
             mesos,
         });
 
@@ -403,7 +405,9 @@ impl<'a> Agent<'a> {
         else {
             unreachable!("launch is called for launches");
         };
-        if failed.contains(&(site.clone(), flavor.clone())) {
+        if failed.contains(&(site.clone(), flavor.clone()))
+            || failed.contains(&(site.clone(), String::new()))
+        {
             return Ok((
                 None,
                 "skipped: this site/flavour failed earlier in the cycle".into(),
@@ -425,6 +429,9 @@ impl<'a> Agent<'a> {
             last_busy: None,
             startd: None,
             drain_cause: None,
+            admin_drain: None,
+            terminate_attempts: 0,
+            terminate_last: None,
             price_per_hour: *price_per_hour,
             spot: *spot,
             ended_at: None,
@@ -464,6 +471,17 @@ impl<'a> Agent<'a> {
                 let t = self.transition(&node, State::Gone, now, format!("launch failed: {e}"));
                 self.registry.apply(&[t])?;
                 failed.insert((site.clone(), flavor.clone()));
+                if e.kind == crate::cloud::ErrorKind::Auth {
+                    // Nothing at this site will work until an admin acts:
+                    // pause it (a reload, or the pause running out, lifts it).
+                    let until = now.saturating_add(self.config.limits.backoff_max.as_secs() as i64);
+                    self.registry.pause_site(
+                        site,
+                        until,
+                        &format!("credentials refused: {}", e.message),
+                    )?;
+                    failed.insert((site.clone(), String::new()));
+                }
                 if e.kind.backs_off() {
                     let l = &self.config.limits;
                     self.registry.fail(
@@ -614,6 +632,7 @@ impl<'a> Agent<'a> {
             .registry
             .begin_intent(node_id, "terminate", &instance, now)?;
         self.fail.pass()?;
+        self.registry.record_terminate_attempt(node_id, now)?;
         let outcome = match cloud.terminate(&n.site, &instance) {
             Ok(()) => {
                 let mut t = self.transition(

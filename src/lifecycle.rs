@@ -147,10 +147,44 @@ pub struct Node {
     /// The startd's daemon name, once joined.
     pub startd: Option<String>,
     pub drain_cause: Option<DrainCause>,
+    /// When an admin asked for it to be drained (`cloudburst drain`). Kept
+    /// apart from `drain_cause`: no transition clears it (see
+    /// `carries_drain_cause`), so a request made while the node boots or
+    /// works is acted on once it can be.
+    #[serde(default)]
+    pub admin_drain: Option<i64>,
+    /// Terminate calls sent for it, and when the last one was: a node
+    /// whose instance does not go away has it re-sent with back-off.
+    #[serde(default)]
+    pub terminate_attempts: u32,
+    #[serde(default)]
+    pub terminate_last: Option<i64>,
     pub price_per_hour: f64,
     pub spot: bool,
     /// When it became gone (for accounting).
     pub ended_at: Option<i64>,
+}
+
+/// What a transition to `to` keeps of why a node drains: the agent's own
+/// cause only while the node is on its way out (a cancelled drain or a
+/// node seen working again clears it). This is the one rule; the registry
+/// applies it on disk and `apply` in memory. An admin's request
+/// (`Node::admin_drain`) is never cleared by a transition: it outlives
+/// booting, joining and every busy/idle refresh until the node is gone.
+pub fn carries_drain_cause(to: State) -> bool {
+    matches!(
+        to,
+        State::Draining | State::Drained | State::Terminating | State::Gone
+    )
+}
+
+/// The end of a node's life as its pilot enforces it: the pilot powers
+/// off at `max_lifetime + drain_grace` after boot whatever runs (`shutdown
+/// -P`), so nothing may be planned to run past this.
+pub fn hard_stop(n: &Node, timers: &Timers) -> i64 {
+    n.created_at
+        .saturating_add(timers.max_lifetime.as_secs() as i64)
+        .saturating_add(timers.drain_grace.as_secs() as i64)
 }
 
 impl Node {
@@ -245,10 +279,7 @@ pub fn apply(n: &mut Node, t: &Transition) {
     if t.to == State::Gone {
         n.ended_at = Some(t.at);
     }
-    if !matches!(
-        t.to,
-        State::Draining | State::Drained | State::Terminating | State::Gone
-    ) {
+    if !carries_drain_cause(t.to) {
         n.drain_cause = None;
     }
 }
@@ -383,9 +414,7 @@ pub fn advance(
             _ => None,
         },
         Draining => {
-            let hard_end = node.created_at
-                + timers.max_lifetime.as_secs() as i64
-                + timers.drain_grace.as_secs() as i64;
+            let hard_end = hard_stop(node, timers);
             match condor {
                 CondorView::Present(s) if s.activity == Activity::Drained && s.claims == 0 => {
                     Some(to(node, Drained, now, "drain complete, no claims"))
@@ -423,6 +452,9 @@ mod tests {
             last_busy: None,
             startd: None,
             drain_cause: None,
+            admin_drain: None,
+            terminate_attempts: 0,
+            terminate_last: None,
             price_per_hour: 0.1,
             spot: false,
             ended_at: None,

@@ -30,6 +30,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::condor::commands::{drain_allowed, DrainMode};
 use crate::condor::{Activity, Pool, Startd};
 use crate::config::Config;
 use crate::demand::{Demand, FlavorOption, Resources};
@@ -139,6 +140,8 @@ pub struct Inputs<'a> {
     /// Per site: instances and cores in the same project that are not ours
     /// (they use the site's capacity: `max_nodes`, `max_cores`).
     pub foreign: &'a BTreeMap<String, (u32, u32)>,
+    /// Sites whose launches are paused (a refused credential): until, why.
+    pub paused: &'a BTreeMap<String, (i64, String)>,
     /// The Mesos side, when `[mesos]` is configured (`None` then reads as
     /// unknown).
     pub mesos: Option<&'a MesosView>,
@@ -166,6 +169,9 @@ struct Room {
     option: usize,
     free: Resources,
     node: Option<usize>,
+    /// The last moment a job placed here can still be running: the
+    /// pilot's hard stop less the retirement margin and vacate time.
+    life_end: i64,
     /// Demand placed jobs here this cycle.
     used: bool,
     /// What it can still offer Mesos (cpus in thousandths, MB).
@@ -307,10 +313,59 @@ fn book_new_nodes(
 
 fn in_backoff(inputs: &Inputs<'_>, o: usize) -> bool {
     let o = &inputs.options[o];
+    let paused = inputs
+        .paused
+        .get(&o.site)
+        .is_some_and(|(until, _)| *until > inputs.now);
+    paused
+        || inputs
+            .backoff
+            .get(&(o.site.clone(), o.flavor.clone()))
+            .is_some_and(|&until| until > inputs.now)
+}
+
+/// Seconds of a node's life that no job can use: the retirement margin
+/// and vacate time before the pilot's hard stop.
+const END_MARGIN: i64 = crate::pilot::START_MARGIN;
+
+/// The last moment a job on `n` can be running.
+fn life_end(n: &Node, timers: &crate::config::Timers) -> i64 {
+    crate::lifecycle::hard_stop(n, timers).saturating_sub(END_MARGIN)
+}
+
+/// The same for a node launched now.
+fn new_life_end(inputs: &Inputs<'_>) -> i64 {
+    let t = &inputs.config.timers;
     inputs
-        .backoff
-        .get(&(o.site.clone(), o.flavor.clone()))
-        .is_some_and(|&until| until > inputs.now)
+        .now
+        .saturating_add(t.max_lifetime.as_secs() as i64)
+        .saturating_add(t.drain_grace.as_secs() as i64)
+        .saturating_sub(END_MARGIN)
+}
+
+/// A node at or past `max_lifetime`: it is drained, not given work.
+fn past_lifetime(n: &Node, inputs: &Inputs<'_>) -> bool {
+    inputs.now.saturating_sub(n.created_at) >= inputs.config.timers.max_lifetime.as_secs() as i64
+}
+
+/// Back-off between terminate calls for a node whose instance is still
+/// listed: one cycle, doubling, at most an hour.
+fn terminate_due(n: &Node, inputs: &Inputs<'_>) -> bool {
+    let Some(last) = n.terminate_last else {
+        return true;
+    };
+    let cycle = inputs.config.timers.cycle.as_secs().max(1) as i64;
+    let wait = cycle
+        .saturating_mul(1i64 << n.terminate_attempts.saturating_sub(1).min(12))
+        .min(3600);
+    inputs.now.saturating_sub(last) >= wait
+}
+
+/// A node whose terminate was accepted but whose instance outlived
+/// `timers.terminate_timeout`: the admin must look.
+pub fn terminate_stuck(n: &Node, now: i64, timers: &crate::config::Timers) -> bool {
+    n.state == State::Terminating
+        && now.saturating_sub(n.since) >= timers.terminate_timeout.as_secs() as i64
 }
 
 /// The options no limit rules out yet, else all of them (step 4 then
@@ -403,6 +458,7 @@ fn place_mesos(
                 option: o,
                 free: options[o].capacity,
                 node: Some(i),
+                life_end: life_end(&inputs.nodes[i], &inputs.config.timers),
                 used: true,
                 mesos_free: options[o].mesos_share.minus(&req, take),
             });
@@ -458,11 +514,20 @@ fn place_mesos(
                 option: o,
                 free: options[o].capacity,
                 node: None,
+                life_end: new_life_end(inputs),
                 used: true,
                 mesos_free: options[o].mesos_share.minus(&req, take),
             }
         });
     }
+}
+
+fn example(shape: &crate::demand::Shape) -> String {
+    shape
+        .examples
+        .first()
+        .map(|j| j.to_string())
+        .unwrap_or_default()
 }
 
 /// Which limit, if any, a launch of `o` would break.
@@ -558,8 +623,35 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     let holds = mesos.map(supply::holds).unwrap_or_default();
 
     // 1. Termination of nodes already decided: safe whatever else is known
-    //    (but Mesos work is not condor's to end).
+    //    (but Mesos work is not condor's to end). A node whose terminate
+    //    was accepted but whose instance is still there has it re-sent,
+    //    with back-off; past `terminate_timeout` it is marked for the admin
+    //    (it still counts against the limits: the cloud still lists it).
+    let timers = &inputs.config.timers;
     for (_, n) in &nodes {
+        if n.state == State::Terminating {
+            if terminate_stuck(n, inputs.now, timers) {
+                plan.notes.push(format!(
+                    "{} is stuck terminating: its instance {} is still listed {} s after the first terminate ({} sent); look at it in the cloud's console",
+                    n.id,
+                    n.instance_id.as_deref().unwrap_or("?"),
+                    inputs.now.saturating_sub(n.since),
+                    n.terminate_attempts
+                ));
+            }
+            if terminate_due(n, inputs) {
+                plan.actions.push(Action::Terminate {
+                    node: n.id.clone(),
+                    instance_id: n.instance_id.clone(),
+                    reason: format!(
+                        "re-sent: the instance is still listed {} s after terminate (attempt {})",
+                        inputs.now.saturating_sub(n.since),
+                        n.terminate_attempts + 1
+                    ),
+                });
+            }
+            continue;
+        }
         if n.state.awaits_termination() {
             if let Some(why) = termination_hold(n, &holds) {
                 plan.notes
@@ -614,6 +706,11 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         let Some(o) = option_of(options, n) else {
             continue;
         };
+        // Nodes on their way out take no work: an admin asked, or they
+        // reached their lifetime (demand buys their replacements).
+        if n.admin_drain.is_some() || past_lifetime(n, inputs) {
+            continue;
+        }
         let free = match n.state {
             State::Requested | State::Booting => options[o].capacity,
             State::Idle | State::Busy => match startds.get(&n.id) {
@@ -632,6 +729,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             option: o,
             free,
             node: Some(i),
+            life_end: life_end(n, timers),
             used: false,
             mesos_free: mesos_free(n, o),
         });
@@ -655,10 +753,28 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             continue;
         }
         let req = shape.request;
+        // A job that states its run time goes only where it can finish
+        // before the pilot's hard stop.
+        let runtime = shape.shape.runtime.unwrap_or(0);
+        let finishes_by = inputs.now.saturating_add(runtime);
+        let kept_off: Vec<&str> = rooms
+            .iter()
+            .filter(|r| shape.options.contains(&r.option) && r.life_end < finishes_by)
+            .filter(|r| r.free.fits(&req) > 0)
+            .filter_map(|r| r.node.map(|i| inputs.nodes[i].id.as_str()))
+            .collect();
+        if !kept_off.is_empty() {
+            plan.notes.push(format!(
+                "{} idle jobs (e.g. {}) kept off {}: their stated run time ({runtime} s) outlives the node's remaining life",
+                shape.idle,
+                example(shape),
+                kept_off.join(", ")
+            ));
+        }
         let mut left = fill(
             rooms
                 .iter_mut()
-                .filter(|r| shape.options.contains(&r.option)),
+                .filter(|r| shape.options.contains(&r.option) && r.life_end >= finishes_by),
             shape.idle,
             &req,
             |r| &mut r.free,
@@ -667,10 +783,9 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         // Nodes drained for idleness come back before anything new is
         // bought.
         while left > 0 {
-            let Some(pos) = cancellable
-                .iter()
-                .position(|(_, o)| shape.options.contains(o))
-            else {
+            let Some(pos) = cancellable.iter().position(|&(i, o)| {
+                shape.options.contains(&o) && life_end(&inputs.nodes[i], timers) >= finishes_by
+            }) else {
                 break;
             };
             let (i, o) = cancellable.remove(pos);
@@ -682,11 +797,19 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                 option: o,
                 free: cap.minus(&req, take),
                 node: Some(i),
+                life_end: life_end(&inputs.nodes[i], timers),
                 used: true,
                 mesos_free: options[o].mesos_share,
             });
         }
         if left == 0 {
+            continue;
+        }
+        if new_life_end(inputs) < finishes_by {
+            plan.notes.push(format!(
+                "{left} idle jobs (e.g. {}) wait: their stated run time ({runtime} s) is longer than a new node lives (timers.max_lifetime + timers.drain_grace, less {END_MARGIN} s to retire and vacate)",
+                example(shape)
+            ));
             continue;
         }
         // New nodes: the least cost per job, then the higher site priority,
@@ -724,13 +847,9 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
             });
         let Some(o) = best else {
             plan.notes.push(format!(
-                "{} idle jobs (e.g. {}) wait: every flavour that fits them is in back-off",
+                "{} idle jobs (e.g. {}) wait: every flavour that fits them is in back-off or at a paused site",
                 left,
-                shape
-                    .examples
-                    .first()
-                    .map(|j| j.to_string())
-                    .unwrap_or_default()
+                example(shape)
             ));
             continue;
         };
@@ -746,6 +865,7 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                 option: o,
                 free: options[o].capacity.minus(&req, take),
                 node: None,
+                life_end: new_life_end(inputs),
                 used: true,
                 mesos_free: options[o].mesos_share,
             },
@@ -839,32 +959,58 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         .filter(|r| r.used)
         .filter_map(|r| r.node)
         .collect();
-    let timers = &inputs.config.timers;
     let mut candidates: Vec<(i64, &Node, DrainCause)> = Vec::new();
     if let Holds::All(why) = &holds {
         plan.notes.push(format!(
             "the Mesos master could not be read ({why}): no node is drained for idleness"
         ));
     }
+    let min_retirement = inputs.config.condor.min_retirement.as_secs() as i64;
+    // Whether condor can drain it now without evicting a job (the adapter
+    // checks again with the same rule), else why not.
+    let drainable = |s: &Startd| -> Result<(), String> {
+        if s.claims > 0 && min_retirement == 0 {
+            return Err("condor.min_retirement is 0 (never drain a busy node)".into());
+        }
+        let mode = if s.claims == 0 {
+            DrainMode::IdleOnly
+        } else {
+            DrainMode::Retire { min_retirement }
+        };
+        drain_allowed(s, mode).map_err(|e| e.to_string())
+    };
     for &(i, n) in &nodes {
-        if n.state != State::Idle || used.contains(&i) || n.drain_cause == Some(DrainCause::Admin) {
+        if !matches!(n.state, State::Idle | State::Busy) || n.admin_drain.is_some() {
             continue;
         }
-        if holds.reason(&n.id).is_some() {
-            continue;
-        }
-        // Unclaimed in *this* observation, or it is not touched.
         let Some(s) = startds.get(&n.id) else {
             continue;
         };
+        if !matches!(s.activity, Activity::Idle | Activity::Busy) {
+            continue;
+        }
+        // At its lifetime a node is drained busy or not: no new job
+        // starts, running ones retire, and it is replaced if still needed.
+        if past_lifetime(n, inputs) {
+            match drainable(s) {
+                Ok(()) => candidates.push((i64::MAX, n, DrainCause::Lifetime)),
+                Err(why) => plan.notes.push(format!(
+                    "{} is past max_lifetime but not drained: {why}; it runs until the pilot's hard stop",
+                    n.id
+                )),
+            }
+            continue;
+        }
+        // Idle drains: unclaimed in *this* observation, nothing placed on
+        // it, no Mesos work.
+        if n.state != State::Idle || used.contains(&i) || holds.reason(&n.id).is_some() {
+            continue;
+        }
         if s.activity != Activity::Idle || s.claims > 0 {
             continue;
         }
         let idle_for = n.idle_for(inputs.now);
-        let age = inputs.now - n.created_at;
-        if age >= timers.max_lifetime.as_secs() as i64 {
-            candidates.push((i64::MAX, n, DrainCause::Lifetime));
-        } else if idle_for >= timers.idle_timeout.as_secs() as i64 {
+        if idle_for >= timers.idle_timeout.as_secs() as i64 {
             candidates.push((idle_for, n, DrainCause::Idle));
         }
     }
@@ -874,32 +1020,37 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         .min(((joined as f64 * l.removal_share).floor() as usize).max(1));
     if candidates.len() > cap {
         plan.notes.push(format!(
-            "removals capped: {cap} of {} idle nodes drained this cycle",
+            "removals capped: {cap} of {} nodes drained this cycle",
             candidates.len()
         ));
     }
     // Nodes an admin asked to drain (`cloudburst drain`): graceful, busy
-    // or not (running jobs finish; condor refuses if that is unsafe), and
-    // outside the removal cap, which guards against the agent's own
-    // mistakes, not the admin's decisions.
+    // or not (running jobs retire), and outside the removal cap, which
+    // guards against the agent's own mistakes, not the admin's decisions.
+    // A node still booting is drained once it has joined.
     for &(_, n) in &nodes {
-        if n.drain_cause != Some(DrainCause::Admin) || !matches!(n.state, State::Idle | State::Busy)
-        {
+        if n.admin_drain.is_none() || !matches!(n.state, State::Idle | State::Busy) {
             continue;
         }
-        if let Some(s) = startds.get(&n.id) {
-            plan.actions.push(Action::Drain {
+        let Some(s) = startds.get(&n.id) else {
+            continue;
+        };
+        match drainable(s) {
+            Ok(()) => plan.actions.push(Action::Drain {
                 node: n.id.clone(),
                 startd: s.name.clone(),
                 cause: DrainCause::Admin,
                 reason: "an admin asked for it (cloudburst drain)".into(),
-            });
+            }),
+            Err(why) => plan
+                .notes
+                .push(format!("{}: the admin's drain waits: {why}", n.id)),
         }
     }
     for (idle_for, n, cause) in candidates.into_iter().take(cap) {
         let reason = match cause {
             DrainCause::Lifetime => format!(
-                "older than max_lifetime ({} s)",
+                "older than max_lifetime ({} s): running jobs retire, no new job starts",
                 timers.max_lifetime.as_secs()
             ),
             _ => format!(
@@ -986,6 +1137,7 @@ price_per_hour = 0.64
             month_spend: 0.0,
             backoff: &backoff,
             foreign: &Default::default(),
+            paused: &Default::default(),
             mesos,
         })
     }
@@ -1005,6 +1157,9 @@ price_per_hour = 0.64
             last_busy: Some(99_990),
             startd: Some(format!("{id}@cloud")),
             drain_cause: cause,
+            admin_drain: None,
+            terminate_attempts: 0,
+            terminate_last: None,
             price_per_hour: 0.1,
             spot: false,
             ended_at: None,
@@ -1100,6 +1255,7 @@ price_per_hour = 0.64
             month_spend: 0.0,
             backoff: &backoff,
             foreign: &foreign,
+            paused: &Default::default(),
             mesos: None,
         });
         assert_eq!(launches(&out).len(), 1, "{:?}", out.notes);
@@ -1136,6 +1292,7 @@ price_per_hour = 0.64
                 month_spend: 0.0,
                 backoff: &backoff,
                 foreign: &Default::default(),
+                paused: &Default::default(),
                 mesos: None,
             });
             assert!(out.actions.is_empty());
@@ -1144,18 +1301,60 @@ price_per_hour = 0.64
     }
 
     #[test]
+    fn a_busy_node_whose_jobs_would_not_retire_is_not_drained_at_its_lifetime() {
+        let c = crate::config::parse("c.toml", CONFIG).unwrap();
+        // Joined at 99,000; planned at 100,000: past a 900 s lifetime.
+        let mut c2 = c.clone();
+        c2.timers.max_lifetime = std::time::Duration::from_secs(900);
+        let nodes = [node("old", State::Busy, None)];
+        let mut pool = Pool::default();
+        let mut s = startd("old", 1);
+        s.retirement_time = Some(60);
+        pool.startds.insert("old@cloud".into(), s.clone());
+        let p = run(&c2, &[], &nodes, &pool);
+        assert!(p.actions.is_empty(), "{:?}", p.actions);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("old is past max_lifetime but not drained")),
+            "{:?}",
+            p.notes
+        );
+        s.retirement_time = Some(3000);
+        pool.startds.insert("old@cloud".into(), s);
+        let p = run(&c2, &[], &nodes, &pool);
+        assert!(
+            matches!(
+                p.actions.as_slice(),
+                [Action::Drain {
+                    cause: DrainCause::Lifetime,
+                    ..
+                }]
+            ),
+            "{:?}",
+            p.actions
+        );
+    }
+
+    #[test]
     fn an_admin_drain_is_planned_busy_or_idle_and_only_for_joined_nodes() {
         let c = crate::config::parse("c.toml", CONFIG).unwrap();
+        let admin = |id: &str, state: State| Node {
+            admin_drain: Some(99_500),
+            ..node(id, state, None)
+        };
         let nodes = [
-            node("busy", State::Busy, Some(DrainCause::Admin)),
-            node("idle", State::Idle, Some(DrainCause::Admin)),
-            node("booting", State::Booting, Some(DrainCause::Admin)),
+            admin("busy", State::Busy),
+            admin("idle", State::Idle),
+            admin("booting", State::Booting),
             node("other", State::Idle, None),
         ];
         let mut pool = Pool::default();
         for (id, claims) in [("busy", 1), ("idle", 0), ("other", 0)] {
-            pool.startds
-                .insert(format!("{id}@cloud"), startd(id, claims));
+            let mut s = startd(id, claims);
+            // Its jobs retire for an hour (the default min_retirement is 10 m).
+            s.retirement_time = Some(3600);
+            pool.startds.insert(format!("{id}@cloud"), s);
         }
         let p = run(&c, &[], &nodes, &pool);
         let mut drained: Vec<(String, DrainCause)> = p

@@ -292,11 +292,12 @@ for path in sys.argv[1:]:
             "SEC_DEFAULT_AUTHENTICATION_METHODS", "SEC_DEFAULT_ENCRYPTION", "CCB_ADDRESS", "TCP_FORWARDING_HOST",
             "ALLOW_ADMINISTRATOR", "FILESYSTEM_DOMAIN", "JOB_TRANSFORM_NAMES", "JOB_TRANSFORM_CloudburstMark",
             "JOB_TRANSFORM_CloudburstRequire", "COLLECTOR_REQUIREMENTS", "COLLECTOR.ALLOW_ADVERTISE_STARTD",
-            "COLLECTOR.ALLOW_ADVERTISE_MASTER", "JOB_ROUTER_ROUTE_NAMES", "JOB_ROUTER_ROUTE_Cloud"]
+            "COLLECTOR.ALLOW_ADVERTISE_MASTER", "JOB_ROUTER_ROUTE_NAMES", "JOB_ROUTER_ROUTE_Cloud",
+            "MAXJOBRETIREMENTTIME", "MachineMaxVacateTime", "CLOUDBURST_HARD_STOP"]
     # Some knobs come back typed (NUM_CPUS as int): compare as text.
     vals = {k: (None if p.get(k) is None else str(p.get(k))) for k in keys}
     # Expressions HTCondor will evaluate must parse as ClassAds.
-    for k in ["START", "MASTER.DAEMON_SHUTDOWN", "COLLECTOR_REQUIREMENTS"]:
+    for k in ["START", "MASTER.DAEMON_SHUTDOWN", "COLLECTOR_REQUIREMENTS", "MAXJOBRETIREMENTTIME"]:
         if vals[k] is not None:
             classad2.ExprTree(vals[k])
     out.append(vals)
@@ -373,7 +374,19 @@ fn the_rendered_condor_config_reads_as_intended_in_htcondor() {
         .as_str()
         .unwrap()
         .contains("CloudNode"));
-    assert_eq!(plain["START"], "(TARGET.WantCloud =?= true)");
+    // The flavour's START, and the hard stop's: a job stating its run time
+    // starts only if it ends in time (no hard stop before boot writes it).
+    let start = plain["START"].as_str().unwrap();
+    assert!(
+        start.starts_with("(TARGET.WantCloud =?= true) && (0 <= 0 || time() + ifThenElse(TARGET.AllowedJobDuration"),
+        "{start}"
+    );
+    assert_eq!(plain["CLOUDBURST_HARD_STOP"], "0");
+    assert_eq!(plain["MachineMaxVacateTime"], "120");
+    assert_eq!(
+        plain["MAXJOBRETIREMENTTIME"],
+        "ifThenElse(isUndefined(JobStart) || 0 <= 0, 0, 0 - 180 - JobStart)"
+    );
     assert_eq!(
         (plain["NUM_CPUS"].as_str(), plain["MEMORY"].as_str()),
         (Some("8"), Some("16384"))
@@ -411,9 +424,13 @@ fn the_rendered_condor_config_reads_as_intended_in_htcondor() {
 
     let group = &v[2];
     assert_eq!(group["CloudburstGroup"], "\"lhcb\"");
-    assert_eq!(
-        group["START"],
-        "true && (TARGET.CloudburstToken =?= \"lhcb-burst\")"
+    assert!(
+        group["START"]
+            .as_str()
+            .unwrap()
+            .starts_with("true && (TARGET.CloudburstToken =?= \"lhcb-burst\") && (0 <= 0 ||"),
+        "{}",
+        group["START"]
     );
     assert_eq!(group["CloudProvider"], "\"openstack\"");
 }
@@ -649,4 +666,77 @@ fn render_pilot_never_prints_the_token_unless_asked() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no site named \"nowhere\""));
+}
+
+/// The schedd transform's REQUIREMENTS, as HTCondor reads the file, run by
+/// libclassad on job ads: each job's own Requirements says whether it wants
+/// the cloud, and only those that require it are marked.
+const TRANSFORM_MARKS: &str = r#"
+import json, os, sys, htcondor2, classad2
+os.environ["CONDOR_CONFIG"] = sys.argv[1]
+htcondor2.reload_config()
+mark = htcondor2.param["JOB_TRANSFORM_CloudburstMark"]
+line = next(l.strip() for l in mark.splitlines() if l.strip().startswith("REQUIREMENTS"))
+cond = classad2.ExprTree(line[len("REQUIREMENTS"):].strip())
+out = {}
+for req in json.loads(sys.argv[2]):
+    ad = classad2.ClassAd()
+    ad["Requirements"] = classad2.ExprTree(req)
+    out[req] = cond.eval(ad) is True
+print(json.dumps(out))
+"#;
+
+#[test]
+fn the_schedd_transform_marks_only_jobs_that_require_the_cloud() {
+    let Some(python) = support::python() else {
+        support::skip("a Python with PyPI htcondor");
+        return;
+    };
+    let wants = [
+        "(TARGET.CloudNode =?= true)",
+        "((TARGET.CloudNode is true)) && (TARGET.Arch == \"X86_64\")",
+        "TARGET.CloudNode == true && TARGET.Memory >= 1024",
+        "TARGET.CloudNode",
+        "(TARGET.OpSys == \"LINUX\") && TARGET.CloudNode",
+        "CloudNode =?= True",
+    ];
+    let refuses = [
+        "(TARGET.CloudNode =!= true)",
+        "TARGET.CloudNode isnt true && TARGET.Arch == \"X86_64\"",
+        "TARGET.CloudNode != true",
+        "!TARGET.CloudNode",
+        "!(TARGET.CloudNode =?= true)",
+        "(TARGET.CloudNode =?= false)",
+        "TARGET.CloudNode is false",
+        "(TARGET.Arch == \"X86_64\")",
+        "TARGET.CloudNodeCount > 0",
+        "true",
+    ];
+    let all: Vec<&str> = wants.iter().chain(refuses.iter()).copied().collect();
+    let out = Command::new(python)
+        .arg("-c")
+        .arg(TRANSFORM_MARKS)
+        .arg(support::repo().join("condor-config/50-cloudburst-schedd.conf"))
+        .arg(serde_json::to_string(&all).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let marked: std::collections::BTreeMap<String, bool> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    for r in wants {
+        assert!(
+            marked[r],
+            "a job with Requirements {r} requires the cloud: marked"
+        );
+    }
+    for r in refuses {
+        assert!(
+            !marked[r],
+            "a job with Requirements {r} does not require the cloud: not marked"
+        );
+    }
 }

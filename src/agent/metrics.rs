@@ -148,6 +148,28 @@ impl Metrics {
                 "cloudburst_nodes{{site=\"{site}\",state=\"{state}\"}} {c}"
             );
         }
+        gauge(
+            &mut o,
+            "cloudburst_terminations_stuck",
+            "Nodes whose terminate was accepted but whose instance outlived timers.terminate_timeout.",
+        );
+        let _ = writeln!(
+            o,
+            "cloudburst_terminations_stuck {}",
+            st.stuck_terminating.len()
+        );
+        gauge(
+            &mut o,
+            "cloudburst_site_paused",
+            "Sites whose launches are paused (credentials refused).",
+        );
+        for site in config.sites.iter().map(|s| s.name.get_ref()) {
+            let _ = writeln!(
+                o,
+                "cloudburst_site_paused{{site=\"{site}\"}} {}",
+                u8::from(st.paused_sites.contains_key(site))
+            );
+        }
         let _ = writeln!(o, "# HELP cloudburst_launches_total Launch calls by site and flavour.\n# TYPE cloudburst_launches_total counter");
         for ((site, flavor), c) in &self.launches {
             let _ = writeln!(

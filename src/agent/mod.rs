@@ -281,6 +281,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
                 reload(
                     config_path,
                     &mut config,
+                    &mut registry,
                     &mut clouds,
                     &mut joblog_watch,
                     &tx,
@@ -326,9 +327,11 @@ const CONFIG_SETTLE: Duration = Duration::from_millis(700);
 /// Re-reads and re-validates the config; a bad one, or one that changes
 /// what only a restart can (the pool's name, the registry), is logged and
 /// rejected, and the old one keeps running.
+#[allow(clippy::too_many_arguments)]
 fn reload(
     config_path: &Path,
     config: &mut Config,
+    registry: &mut Registry,
     clouds: &mut Clouds,
     joblog_watch: &mut Option<notify::RecommendedWatcher>,
     tx: &mpsc::Sender<Wake>,
@@ -352,6 +355,13 @@ fn reload(
             *clouds = Clouds::new(providers, Backoff::default(), now() as u64);
             *joblog_watch = watch_joblog(&c, tx);
             *config = c;
+            // New credentials may be what the admin reloaded for: sites
+            // paused for refused ones are tried again.
+            match registry.clear_site_pauses() {
+                Ok(0) => {}
+                Ok(n) => log("info", "site pauses lifted", &[("sites", &n)]),
+                Err(e) => log("error", "cannot lift site pauses", &[("error", &e)]),
+            }
             log("info", "config reloaded", &[("why", &why)]);
         }
         Err(e) => log(

@@ -74,6 +74,10 @@ pub struct Status {
     pub nodes: Vec<Node>,
     pub spend_this_hour: f64,
     pub spend_month_to_date: f64,
+    /// Nodes stuck terminating (`timers.terminate_timeout`): the admin's.
+    pub stuck_terminating: Vec<String>,
+    /// Sites whose launches are paused: site → (until, why).
+    pub paused_sites: BTreeMap<String, (i64, String)>,
 }
 
 pub fn gather(config: &Config, now: i64) -> Result<Status> {
@@ -89,6 +93,16 @@ pub fn gather_from(reg: &mut Registry, config: &Config, now: i64) -> Result<Stat
         .ok()
         .and_then(|b| serde_json::from_slice::<LastCycle>(&b).ok());
     let hour = spend(&all, now - 3600, now);
+    let stuck_terminating = all
+        .iter()
+        .filter(|n| crate::planner::terminate_stuck(n, now, &config.timers))
+        .map(|n| n.id.clone())
+        .collect();
+    let paused_sites = reg
+        .site_pauses()?
+        .into_iter()
+        .filter(|(_, (until, _))| *until > now)
+        .collect();
     Ok(Status {
         pool: config.pool.name.get_ref().clone(),
         now,
@@ -96,6 +110,8 @@ pub fn gather_from(reg: &mut Registry, config: &Config, now: i64) -> Result<Stat
         nodes: all.into_iter().filter(|n| n.state != State::Gone).collect(),
         spend_this_hour: hour,
         spend_month_to_date: month,
+        stuck_terminating,
+        paused_sites,
     })
 }
 
@@ -206,6 +222,27 @@ pub fn render(st: &Status, config: &Config) -> String {
     }
     for (state, (count, oldest)) in &by_state {
         let _ = writeln!(o, "{state:<12} {count:>5}  {}", age(*oldest));
+    }
+    if !st.paused_sites.is_empty() || !st.stuck_terminating.is_empty() {
+        o.push_str("\nNEEDS AN ADMIN\n");
+    }
+    for (site, (until, why)) in &st.paused_sites {
+        let _ = writeln!(
+            o,
+            "site {site}: launches paused for {} more ({why}); a reload lifts it",
+            age(until - st.now)
+        );
+    }
+    for id in &st.stuck_terminating {
+        if let Some(n) = st.nodes.iter().find(|n| &n.id == id) {
+            let _ = writeln!(
+                o,
+                "node {id}: terminate sent {} times, its instance {} still exists after {}",
+                n.terminate_attempts,
+                n.instance_id.as_deref().unwrap_or("?"),
+                age(st.now - n.since)
+            );
+        }
     }
 
     if !st.nodes.is_empty() {

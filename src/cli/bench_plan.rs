@@ -130,6 +130,9 @@ fn nodes_and_pool(
             last_busy: Some(NOW - (i as i64 % 3600)),
             startd: (state != State::Booting).then(|| startd.clone()),
             drain_cause: (state == State::Draining).then_some(crate::lifecycle::DrainCause::Idle),
+            admin_drain: None,
+            terminate_attempts: 0,
+            terminate_last: None,
             price_per_hour: o.price_per_hour,
             spot: false,
             ended_at: None,
@@ -267,6 +270,7 @@ pub fn run(cfg: &PlanBench, mut out: impl Write) -> Result<()> {
             month_spend: 0.0,
             backoff: &backoff,
             foreign: &Default::default(),
+            paused: &Default::default(),
             mesos: None,
         });
         let t4 = Instant::now();

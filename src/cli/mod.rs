@@ -334,6 +334,7 @@ fn run_command(command: Command) -> Result<ExitCode> {
                     boot_failure,
                     capacity_error: capacity_errors,
                     spot_reclaim_per_hour,
+                    ..crate::sim::CloudModel::default()
                 },
             };
             simulate::run(&args, io::stdout().lock())?;
@@ -426,15 +427,22 @@ fn run_command(command: Command) -> Result<ExitCode> {
             use crate::lifecycle::State;
             if !matches!(
                 n.state,
-                State::Idle | State::Busy | State::Booting | State::Requested
+                State::Idle | State::Busy | State::Booting | State::Requested | State::Draining
             ) {
                 anyhow::bail!("node {node} is {}: nothing to drain", n.state.name());
             }
-            reg.set_drain_cause(&node, Some(crate::lifecycle::DrainCause::Admin))?;
-            println!(
-                "{node} ({}) will be drained at the agent's next cycle: running jobs finish, then it is terminated",
-                n.state.name()
-            );
+            if n.admin_drain.is_some() {
+                println!(
+                    "{node} ({}): an admin drain was already asked for",
+                    n.state.name()
+                );
+            } else {
+                reg.request_admin_drain(&node, crate::agent::now())?;
+                println!(
+                    "{node} ({}) will be drained at the agent's next cycle: running jobs finish, take no new job, then it is terminated",
+                    n.state.name()
+                );
+            }
         }
         Command::Nodes { config, json } => {
             let cfg = load_config(Some(&config))?;

@@ -122,6 +122,7 @@ pub fn offline_plan(
         month_spend: spend,
         backoff: &backoff,
         foreign: &Default::default(),
+        paused: &Default::default(),
         mesos: None,
     });
     plan.notes.push(

@@ -6,10 +6,12 @@
 //! - `condor_drain` takes a *slot* name (`slot1@cloudpilot@vm`); the daemon
 //!   name fails with "Can't find address for startd" and exit 1;
 //! - with the default `MaxJobRetirementTime = 0`, a graceful drain evicts a
-//!   running job at once, so we drain only nodes with no claims, and ask
-//!   the startd itself to refuse if a claim arrived since we looked
-//!   (`-check`, evaluated by the startd on every slot when the request
-//!   lands, which closes the race with the negotiator);
+//!   running job at once, so an idle node is drained with a startd-side
+//!   check that refuses if a claim arrived since we looked (`-check`,
+//!   evaluated by the startd on every slot when the request lands, which
+//!   closes the race with the negotiator), and a busy node only when its
+//!   jobs' retirement protects them (our pilot grants it up to its hard
+//!   stop; the startd evicts once less than `MachineMaxVacateTime` is left);
 //! - `condor_off -peaceful -startd` leaves the pilot's master running;
 //!   `condor_off -master` ends it;
 //! - a command can succeed against a pilot that has just gone (stale
@@ -84,7 +86,7 @@ pub fn drain_allowed(startd: &Startd, mode: DrainMode) -> Result<(), CommandErro
             match startd.retirement_time {
                 Some(t) if t >= min_retirement => Ok(()),
                 Some(t) => Err(unsafe_because(format!(
-                    "it has {} claim(s) and MaxJobRetirementTime = {t}, less than the {min_retirement} s its jobs need",
+                    "it has {} claim(s) whose retirement ({t} s left before eviction) is less than the {min_retirement} s its jobs need (condor.min_retirement)",
                     startd.claims
                 ))),
                 None => Err(unsafe_because(format!(
@@ -373,7 +375,10 @@ mod tests {
             },
         )
         .unwrap_err();
-        assert!(e.to_string().contains("MaxJobRetirementTime = 0"), "{e}");
+        assert!(
+            e.to_string().contains("(-600 s left before eviction)"),
+            "{e}"
+        );
         let protected = startd(&[
             r#"[Name = "slot1@n@h"; SlotType = "Partitionable"; State = "Unclaimed"; NumDynamicSlots = 1; MaxJobRetirementTime = 86400]"#,
         ]);

@@ -106,6 +106,8 @@ pub struct JobShape {
     /// Why a request could not be evaluated (the jobs cannot be planned
     /// for and are reported, not dropped).
     pub request_problem: Option<String>,
+    /// How long its jobs say they run, in seconds (`runtime::expected`).
+    pub runtime: Option<i64>,
 }
 
 impl Job {
@@ -325,10 +327,12 @@ impl JobReader {
             gpus: req("RequestGPUs"),
         };
         let request_problem = (!problems.is_empty()).then(|| problems.join("; "));
+        let runtime = super::runtime::expected(&ad, now);
         let shared = Arc::new(JobShape {
             ad,
             request,
             request_problem,
+            runtime,
         });
         self.shapes
             .entry(slow)

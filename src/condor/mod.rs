@@ -20,6 +20,7 @@ pub mod outcome;
 pub mod pool;
 pub mod presence;
 pub mod queue;
+pub mod runtime;
 
 pub use client::{Condor, Live, PoolSnapshot, Runner, ScheddQueue};
 pub use job::{Job, JobId, JobStatus, Request};

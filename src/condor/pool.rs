@@ -20,6 +20,10 @@ use crate::classad::stream::{JsonReader, StreamError};
 use crate::classad::{ClassAd, Expr};
 
 /// What the pool side needs of each slot ad.
+/// HTCondor's `MachineMaxVacateTime` when a slot does not say (its
+/// default, `10 * 60`, is an expression, not a literal).
+pub const DEFAULT_MAX_VACATE: i64 = 600;
+
 pub const SLOT_ATTRIBUTES: &[&str] = &[
     "Name",
     "Machine",
@@ -39,6 +43,8 @@ pub const SLOT_ATTRIBUTES: &[&str] = &[
     "Draining",
     "DrainReason",
     "MaxJobRetirementTime",
+    "RetirementTimeRemaining",
+    "MachineMaxVacateTime",
     "EnteredCurrentState",
     "DaemonStartTime",
     "LastHeardFrom",
@@ -137,8 +143,15 @@ pub struct Startd {
     pub free_disk: i64,
     pub free_gpus: i64,
     pub drain_reason: Option<String>,
-    /// The smallest `MaxJobRetirementTime` among its slots, when it is a
-    /// literal number of seconds.
+    /// Seconds of retirement its least protected running job has before a
+    /// drain would start evicting it: the startd's own
+    /// `RetirementTimeRemaining` of each claimed slot, less the vacate time
+    /// (`MachineMaxVacateTime`, 600 s unless a literal says otherwise),
+    /// since the real startd starts the eviction that long before the
+    /// retirement ends (seen on 25.14: "Evicting job with 99s of retirement
+    /// time remaining in order to accommodate this job's max vacate time of
+    /// 600s"). Without that attribute, the smallest literal
+    /// `MaxJobRetirementTime` among its slots less the vacate time.
     pub retirement_time: Option<i64>,
     pub daemon_start: Option<i64>,
     pub last_heard: Option<i64>,
@@ -228,6 +241,10 @@ fn fold_slots<A: std::borrow::Borrow<ClassAd>>(
 ) -> Result<Pool, PoolReadError> {
     #[derive(Default)]
     struct Acc {
+        /// Least retirement left among claimed slots, from the startd.
+        claimed_retirement: Option<i64>,
+        /// Least literal `MaxJobRetirementTime` among all slots.
+        literal_retirement: Option<i64>,
         partitionable_claims: u32,
         dynamic_claims: u32,
         static_claims: u32,
@@ -296,8 +313,14 @@ fn fold_slots<A: std::borrow::Borrow<ClassAd>>(
             .or_else(|| string(ad, "AuthenticatedIdentity"));
         s.daemon_start = s.daemon_start.max(int(ad, "DaemonStartTime"));
         s.last_heard = s.last_heard.max(int(ad, "LastHeardFrom"));
+        let vacate = int(ad, "MachineMaxVacateTime").unwrap_or(DEFAULT_MAX_VACATE);
+        let min = |acc: Option<i64>, v: i64| Some(acc.map_or(v, |x| x.min(v)));
         if let Some(r) = int(ad, "MaxJobRetirementTime") {
-            s.retirement_time = Some(s.retirement_time.map_or(r, |x| x.min(r)));
+            a.literal_retirement = min(a.literal_retirement, r.saturating_sub(vacate));
+        }
+        let slot_claimed = matches!(state.as_str(), "Claimed" | "Preempting");
+        if let (true, Some(r)) = (slot_claimed, int(ad, "RetirementTimeRemaining")) {
+            a.claimed_retirement = min(a.claimed_retirement, r.saturating_sub(vacate));
         }
         if boolean(ad, "Draining") || state == "Drained" {
             a.draining = true;
@@ -359,6 +382,7 @@ fn fold_slots<A: std::borrow::Borrow<ClassAd>>(
         // The p-slot's summary and the dynamic slot ads may disagree for an
         // update interval; a claim counted by either is a claim.
         s.claims = a.partitionable_claims.max(a.dynamic_claims) + a.static_claims;
+        s.retirement_time = a.claimed_retirement.or(a.literal_retirement);
         s.activity = if a.draining {
             if s.claims == 0 && a.drained_idle && !a.drained_retiring {
                 Activity::Drained

@@ -47,6 +47,14 @@ pub const JOB_ATTRIBUTES: &[&str] = &[
     "RemoteHost",
     "ConcurrencyLimits",
     "CloudburstToken",
+    // What a job says of its run time (`runtime::ATTRIBUTES`).
+    "AllowedJobDuration",
+    "MaxJobRuntime",
+    "JobDuration",
+    "MaxRuntime",
+    "MaxWallTimeMins",
+    "PeriodicRemove",
+    "PeriodicHold",
 ];
 
 /// One schedd's query.

@@ -136,8 +136,10 @@ pub struct CondorConfig {
     #[serde(deserialize_with = "duration")]
     pub timeout: Duration,
     /// Jobs on a node being drained are protected by the pilot's
-    /// `MaxJobRetirementTime`; a busy node is drained only if it is at
-    /// least this (0: never drain a busy node).
+    /// retirement (our pilot grants it up to its hard stop); a busy node
+    /// (past `max_lifetime`, or an admin's drain) is drained only if every
+    /// running job keeps at least this much of it (0: never drain a busy
+    /// node: it then runs to the pilot's hard stop).
     #[serde(deserialize_with = "duration")]
     pub min_retirement: Duration,
 }
@@ -147,7 +149,7 @@ impl Default for CondorConfig {
         CondorConfig {
             bin_dir: None,
             timeout: Duration::from_secs(60),
-            min_retirement: Duration::ZERO,
+            min_retirement: Duration::from_secs(600),
         }
     }
 }
@@ -176,6 +178,11 @@ pub struct Timers {
     /// not exceed it).
     #[serde(deserialize_with = "duration")]
     pub drain_grace: Duration,
+    /// A node whose terminate call succeeded but whose instance is still
+    /// listed this long after is marked for the admin (`status`, the
+    /// metrics); the call keeps being re-sent, with back-off, meanwhile.
+    #[serde(deserialize_with = "duration")]
+    pub terminate_timeout: Duration,
 }
 
 impl Default for Timers {
@@ -186,6 +193,7 @@ impl Default for Timers {
             boot_timeout: Duration::from_secs(900),
             max_lifetime: Duration::from_secs(7 * 86400),
             drain_grace: Duration::from_secs(2 * 86400),
+            terminate_timeout: Duration::from_secs(3600),
         }
     }
 }

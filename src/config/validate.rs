@@ -97,18 +97,22 @@ pub fn validate(c: &Config) -> Check {
         ("timers.idle_timeout", t.idle_timeout),
         ("timers.boot_timeout", t.boot_timeout),
         ("timers.max_lifetime", t.max_lifetime),
+        ("timers.terminate_timeout", t.terminate_timeout),
         ("condor.timeout", c.condor.timeout),
     ] {
         if d.is_zero() {
             return Err((0, format!("{what} must be more than 0")));
         }
     }
-    if c.condor.min_retirement > t.drain_grace {
+    // At max_lifetime a busy node's jobs have drain_grace left, less what
+    // the pilot keeps to retire and vacate: the drain must be allowed then.
+    let min_retirement = c.condor.min_retirement.as_secs();
+    let margin = crate::pilot::START_MARGIN as u64;
+    if min_retirement > 0 && min_retirement.saturating_add(margin) > t.drain_grace.as_secs() {
         return Err((
             0,
             format!(
-                "condor.min_retirement ({} s) is longer than timers.drain_grace ({} s): jobs would be promised more time than a node is given",
-                c.condor.min_retirement.as_secs(),
+                "condor.min_retirement ({min_retirement} s) plus the {margin} s a pilot keeps to retire and vacate is longer than timers.drain_grace ({} s): a busy node at max_lifetime could never be drained; lengthen drain_grace or shorten min_retirement (0: never drain busy nodes)",
                 t.drain_grace.as_secs()
             ),
         ));

@@ -104,7 +104,16 @@ pub fn condor_config(spec: &PilotSpec) -> Result<String, PilotError> {
         Some(g) => format!("{start} && ({})", g.start_clause()),
         None => start,
     };
-    line(&format!("START = {start}"));
+    // A job that states its run time starts only if it can end before the
+    // hard stop (the planner places it by the same rule).
+    line(&format!(
+        "CLOUDBURST_JOB_RUNTIME = {}",
+        super::JOB_RUNTIME_EXPR
+    ));
+    line(&format!(
+        "START = {start} && ($(CLOUDBURST_HARD_STOP) <= 0 || time() + $(CLOUDBURST_JOB_RUNTIME) <= $(CLOUDBURST_HARD_STOP) - {})",
+        super::START_MARGIN
+    ));
     line("");
     line("# Safety nets for an agent that is gone: the startd exits when");
     line("# unclaimed this long, and the master exits when its startd has, or");
@@ -116,6 +125,18 @@ pub fn condor_config(spec: &PilotSpec) -> Result<String, PilotError> {
     line(&format!(
         "MASTER.DAEMON_SHUTDOWN = (STARTD_StartTime =?= 0) || ((time() - DaemonStartTime) > {})",
         (cfg.timers.max_lifetime + cfg.timers.drain_grace).as_secs()
+    ));
+    line("");
+    line("# A drain (the node's lifetime, an admin's, an idle node's) never");
+    line("# evicts: running jobs retire until shortly before the hard stop fixed");
+    line("# at boot (CLOUDBURST_HARD_STOP, written beside the instance id), with");
+    line("# time to vacate after. Without a hard stop (0) a drained job is evicted");
+    line("# at once, as HTCondor's default retirement of 0 does.");
+    line("CLOUDBURST_HARD_STOP = 0");
+    line(&format!("MachineMaxVacateTime = {}", super::MAX_VACATE));
+    line(&format!(
+        "MAXJOBRETIREMENTTIME = ifThenElse(isUndefined(JobStart) || $(CLOUDBURST_HARD_STOP) <= 0, 0, $(CLOUDBURST_HARD_STOP) - {} - JobStart)",
+        super::RETIREMENT_MARGIN
     ));
     line("");
     line("# Security: token out, nothing in that is not needed.");

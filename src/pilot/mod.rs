@@ -88,6 +88,31 @@ pub fn central_manager(config: &Config) -> Result<&str, PilotError> {
     plain("pilot.central_manager", cm)
 }
 
+/// Minutes from boot to the pilot's hard stop (`max_lifetime +
+/// drain_grace`, rounded up as `shutdown` takes them).
+pub fn hard_stop_minutes(config: &Config) -> u64 {
+    config
+        .timers
+        .max_lifetime
+        .saturating_add(config.timers.drain_grace)
+        .as_secs()
+        .div_ceil(60)
+}
+
+/// Seconds before the hard stop that a running job's retirement ends, and
+/// the vacate time it then has (`MachineMaxVacateTime`): the real startd
+/// starts evicting once less retirement is left than the vacate time, so
+/// both come off the node's life.
+pub const RETIREMENT_MARGIN: i64 = 180;
+pub const MAX_VACATE: i64 = 120;
+/// A job that states its run time starts only if it ends this long before
+/// the hard stop (the pilot's START; the planner places by the same end).
+pub const START_MARGIN: i64 = RETIREMENT_MARGIN + MAX_VACATE;
+
+/// The run time a job states, as the pilot's START reads it from the job
+/// (the attributes `condor::runtime` reads first, in its order).
+pub const JOB_RUNTIME_EXPR: &str = "ifThenElse(TARGET.AllowedJobDuration isnt undefined, TARGET.AllowedJobDuration, ifThenElse(TARGET.MaxJobRuntime isnt undefined, TARGET.MaxJobRuntime, ifThenElse(TARGET.JobDuration isnt undefined, TARGET.JobDuration, ifThenElse(TARGET.MaxRuntime isnt undefined, TARGET.MaxRuntime, ifThenElse(TARGET.MaxWallTimeMins isnt undefined, TARGET.MaxWallTimeMins * 60, 0)))))";
+
 /// The pilot's safety-net idle shutdown.
 pub fn noclaim_shutdown(config: &Config) -> Duration {
     config
@@ -247,11 +272,17 @@ fn runcmd(spec: &PilotSpec) -> Result<Vec<Vec<String>>, PilotError> {
         }
         cmds.push(s(&pkgs));
     }
-    // The instance id is known only on the VM: cloud-init has it.
+    // The instance id is known only on the VM: cloud-init has it. The
+    // hard stop is fixed here, at boot, as the `shutdown -P` below: the
+    // startd's retirement runs up to it (`condor.rs`).
+    let minutes = hard_stop_minutes(cfg);
     cmds.push(s(&[
         "sh",
         "-c",
-        &format!("printf 'CloudInstanceID = \"%s\"\\n' \"$(cloud-init query v1.instance_id)\" > {INSTANCE_CONFIG}"),
+        &format!(
+            "printf 'CloudInstanceID = \"%s\"\\nCLOUDBURST_HARD_STOP = %s\\n' \"$(cloud-init query v1.instance_id)\" \"$(( $(date +%s) + {} ))\" > {INSTANCE_CONFIG}",
+            minutes * 60
+        ),
     ]));
     // Jobs (never root) must not read the user-data, which holds the
     // token, back from the metadata service.
@@ -280,9 +311,6 @@ fn runcmd(spec: &PilotSpec) -> Result<Vec<Vec<String>>, PilotError> {
     }
     // The hard stop: past its maximum lifetime and drain grace the node
     // powers off even if nothing else works.
-    let minutes = (cfg.timers.max_lifetime + cfg.timers.drain_grace)
-        .as_secs()
-        .div_ceil(60);
     cmds.push(s(&["shutdown", "-P", &format!("+{minutes}")]));
     cmds.push(s(&["systemctl", "daemon-reload"]));
     cmds.push(s(&["systemctl", "enable", "--now", "condor.service"]));

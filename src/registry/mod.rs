@@ -93,6 +93,18 @@ const MIGRATIONS: &[&str] = &[
     // 3: whether this registry has been checked against the clouds (a
     // registry that never was may be a replacement for a lost one).
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // 4: an admin's drain request in its own column (no transition clears
+    // it), terminate re-sends, and sites paused for a refused credential.
+    "ALTER TABLE nodes ADD COLUMN admin_drain INTEGER;
+     ALTER TABLE nodes ADD COLUMN terminate_attempts INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE nodes ADD COLUMN terminate_last INTEGER;
+     UPDATE nodes SET admin_drain = since WHERE drain_cause = 'admin';
+     UPDATE nodes SET terminate_attempts = 1, terminate_last = since WHERE state = 'terminating';
+     CREATE TABLE site_pause (
+        site TEXT PRIMARY KEY,
+        until INTEGER NOT NULL,
+        reason TEXT NOT NULL
+     );",
 ];
 
 /// SQLite's "not a database" and "malformed" mean the file is damaged.
@@ -157,7 +169,8 @@ fn cause_parse(s: &str) -> Option<DrainCause> {
 
 /// The columns of `nodes`, in the order `node_from_row` reads them.
 const NODE_COLUMNS: &str = "id, site, flavor, grp, token, instance_id, state, since, created_at, \
-    last_busy, startd, drain_cause, price_per_hour, spot, ended_at";
+    last_busy, startd, drain_cause, price_per_hour, spot, ended_at, admin_drain, \
+    terminate_attempts, terminate_last";
 
 fn node_from_row(r: &Row<'_>) -> rusqlite::Result<Node> {
     let state: String = r.get(6)?;
@@ -181,6 +194,9 @@ fn node_from_row(r: &Row<'_>) -> rusqlite::Result<Node> {
         last_busy: r.get(9)?,
         startd: r.get(10)?,
         drain_cause: cause.as_deref().and_then(cause_parse),
+        admin_drain: r.get(15)?,
+        terminate_attempts: r.get(16)?,
+        terminate_last: r.get(17)?,
         price_per_hour: r.get(12)?,
         spot: r.get::<_, i64>(13)? != 0,
         ended_at: r.get(14)?,
@@ -395,8 +411,9 @@ impl Registry {
     fn insert(tx: &rusqlite::Transaction<'_>, n: &Node, reason: &str) -> rusqlite::Result<()> {
         tx.execute(
             "INSERT INTO nodes (id, site, flavor, grp, token, instance_id, state, since, created_at,
-                last_busy, startd, drain_cause, price_per_hour, spot, ended_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                last_busy, startd, drain_cause, price_per_hour, spot, ended_at, admin_drain,
+                terminate_attempts, terminate_last)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
             params![
                 n.id,
                 n.site,
@@ -412,7 +429,10 @@ impl Registry {
                 n.drain_cause.map(cause_name),
                 n.price_per_hour,
                 n.spot as i64,
-                n.ended_at
+                n.ended_at,
+                n.admin_drain,
+                n.terminate_attempts,
+                n.terminate_last
             ],
         )?;
         tx.execute(
@@ -516,7 +536,7 @@ impl Registry {
                         startd = COALESCE(?6, startd),
                         last_busy = COALESCE(?7, last_busy),
                         ended_at = CASE WHEN ?3 = 'gone' THEN ?4 ELSE ended_at END,
-                        drain_cause = CASE WHEN ?3 IN ('draining', 'drained', 'terminating', 'gone') THEN drain_cause ELSE NULL END
+                        drain_cause = CASE WHEN ?8 THEN drain_cause ELSE NULL END
                      WHERE id = ?1 AND state = ?2",
                     )?
                     .execute(params![
@@ -526,7 +546,8 @@ impl Registry {
                         t.at,
                         t.instance_id,
                         t.startd,
-                        t.busy_at
+                        t.busy_at,
+                        crate::lifecycle::carries_drain_cause(t.to)
                     ])?;
                 if changed != 1 {
                     continue;
@@ -554,6 +575,58 @@ impl Registry {
             tx.commit()?;
             Ok(applied)
         })
+    }
+
+    /// An admin asked for this node to be drained (`cloudburst drain`):
+    /// kept until the node is gone, whatever it goes through first. Asking
+    /// again keeps the first request's time.
+    pub fn request_admin_drain(&mut self, node: &str, now: i64) -> Result<bool> {
+        self.sql(|c| {
+            c.execute(
+                "UPDATE nodes SET admin_drain = COALESCE(admin_drain, ?2) WHERE id = ?1 AND state <> 'gone'",
+                params![node, now],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    /// A terminate call was sent for the node (the first, or a re-send
+    /// because its instance has not gone away).
+    pub fn record_terminate_attempt(&mut self, node: &str, now: i64) -> Result<()> {
+        self.sql(|c| {
+            c.execute(
+                "UPDATE nodes SET terminate_attempts = terminate_attempts + 1, terminate_last = ?2 WHERE id = ?1",
+                params![node, now],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Pauses launches at a site until `until` (a refused credential):
+    /// a later pause replaces an earlier one.
+    pub fn pause_site(&mut self, site: &str, until: i64, reason: &str) -> Result<()> {
+        self.sql(|c| {
+            c.execute(
+                "INSERT INTO site_pause (site, until, reason) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(site) DO UPDATE SET until = ?2, reason = ?3",
+                params![site, until, reason],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Site → (paused until, why).
+    pub fn site_pauses(&mut self) -> Result<BTreeMap<String, (i64, String)>> {
+        self.sql(|c| {
+            let mut st = c.prepare("SELECT site, until, reason FROM site_pause")?;
+            let rows = st.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+            rows.collect()
+        })
+    }
+
+    /// Lifts every pause (a reloaded config may carry new credentials).
+    pub fn clear_site_pauses(&mut self) -> Result<usize> {
+        self.sql(|c| c.execute("DELETE FROM site_pause", []))
     }
 
     /// Marks why a node is draining (so an idle drain may be cancelled).
@@ -709,6 +782,9 @@ mod tests {
             last_busy: None,
             startd: None,
             drain_cause: None,
+            admin_drain: None,
+            terminate_attempts: 0,
+            terminate_last: None,
             price_per_hour: 0.5,
             spot: false,
             ended_at: None,

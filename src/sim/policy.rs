@@ -96,6 +96,11 @@ pub fn run(
             format!("{id}-{tokens}")
         }),
     );
+    // cloudburst's pilots stop themselves at their lifetime and grace; the
+    // baselines' nodes live as their policy says.
+    if kind == Kind::Cloudburst {
+        world.set_pilot(config);
+    }
     let mut controller = Controller::new(kind, baselines, world);
     let mut last = world.now();
     loop {

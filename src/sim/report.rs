@@ -73,7 +73,9 @@ pub fn outcome(name: &str, s: &Score, samples: Vec<Sample>, end: i64) -> Outcome
         },
         launches: s.launches,
         terminations: s.terminations,
-        jobs_killed: s.jobs_killed_by_terminate + s.jobs_killed_by_reclaim,
+        jobs_killed: s.jobs_killed_by_terminate
+            + s.jobs_killed_by_reclaim
+            + s.jobs_killed_by_hard_stop,
         completed: s.completed,
         end,
         samples,

@@ -45,6 +45,12 @@ pub struct CloudModel {
     pub capacity_error: f64,
     /// Spot reclaims per spot instance-hour.
     pub spot_reclaim_per_hour: f64,
+    /// Share of launch calls that take effect but whose reply is lost (the
+    /// caller sees a transient error).
+    pub lost_reply: f64,
+    /// Share of accepted terminate calls that do nothing (an instance
+    /// stuck in shutting-down, a server in ERROR).
+    pub terminate_ignored: f64,
 }
 
 impl Default for CloudModel {
@@ -54,6 +60,8 @@ impl Default for CloudModel {
             boot_failure: 0.0,
             capacity_error: 0.0,
             spot_reclaim_per_hour: 0.0,
+            lost_reply: 0.0,
+            terminate_ignored: 0.0,
         }
     }
 }
@@ -64,11 +72,15 @@ pub struct Faults {
     pub queue: bool,
     pub pool: bool,
     pub inventory: bool,
+    /// Launch calls refused for their credentials.
+    pub launch_auth: bool,
 }
 
 /// What happened, for the invariants and the report.
 #[derive(Clone, Debug, Default)]
 pub struct Score {
+    /// Launch calls made, answered or refused.
+    pub launch_calls: u64,
     pub launches: u64,
     pub terminations: u64,
     pub max_alive: u64,
@@ -76,7 +88,11 @@ pub struct Score {
     /// Running jobs on an instance when it was terminated or reclaimed.
     pub jobs_killed_by_terminate: u64,
     pub jobs_killed_by_reclaim: u64,
-    /// Drain requests for a startd busy in the snapshot the cycle saw.
+    /// Running jobs on a pilot when it reached its own hard stop (it
+    /// powers off, whatever runs: what an agent must never let happen).
+    pub jobs_killed_by_hard_stop: u64,
+    /// Drain requests for a startd busy in the snapshot the cycle saw
+    /// (its jobs retire: a lifetime or an admin's drain).
     pub drains_of_busy: u64,
     /// Core-seconds of instances alive (paid), of those booting, and of
     /// cloud jobs running.
@@ -136,6 +152,8 @@ struct SimInstance {
     ready_at: Option<i64>,
     state: InstanceState,
     draining: bool,
+    /// When the pilot powers itself off (`shutdown -P` at boot).
+    hard_stop_at: Option<i64>,
     free: Resources,
     running: BTreeSet<u64>,
     ended_at: Option<i64>,
@@ -203,6 +221,12 @@ pub struct WorldState {
     matcher: Matcher,
     shapes: HashMap<(u32, u64, bool), Arc<JobShape>>,
     reader: JobReader,
+    /// The pilot's hard stop, seconds after launch (cloudburst's pilot:
+    /// `max_lifetime + drain_grace`); `None`: pilots run until terminated.
+    pub pilot_hard_stop: Option<i64>,
+    /// `condor.min_retirement`: a busy node is drained only if its jobs
+    /// keep at least this much retirement (as the adapter checks).
+    pub min_retirement: i64,
 }
 
 /// The world, shared by its condor and cloud handles.
@@ -240,7 +264,18 @@ impl World {
             matcher: Matcher::new(start),
             shapes: HashMap::new(),
             reader: JobReader::new(),
+            pilot_hard_stop: None,
+            min_retirement: 600,
         })))
+    }
+
+    /// Pilots that stop themselves as cloudburst's do, from the config:
+    /// a hard stop at `max_lifetime + drain_grace` after boot, retirement
+    /// up to it, and the agent's `condor.min_retirement`.
+    pub fn set_pilot(&self, config: &crate::config::Config) {
+        let mut w = self.0.borrow_mut();
+        w.pilot_hard_stop = Some(crate::pilot::hard_stop_minutes(config) as i64 * 60);
+        w.min_retirement = config.condor.min_retirement.as_secs() as i64;
     }
 
     pub fn now(&self) -> i64 {
@@ -309,6 +344,11 @@ impl World {
 
     pub fn samples(&self) -> Vec<Sample> {
         self.0.borrow().samples.clone()
+    }
+
+    /// Sets how the cloud behaves from now on.
+    pub fn set_cloud(&self, cloud: CloudModel) {
+        self.0.borrow_mut().cloud = cloud;
     }
 
     /// Instances not terminated, as the cloud lists them.
@@ -436,6 +476,7 @@ impl WorldState {
             self.charge(self.now, step_end);
             self.now = step_end;
             self.reclaim_spot();
+            self.hard_stops();
             let now = self.now;
             let mut joined = 0;
             for inst in self.instances.values_mut() {
@@ -622,6 +663,30 @@ impl WorldState {
         }
     }
 
+    /// Pilots at their hard stop power off: their running jobs are
+    /// killed (and go back to the queue), the instance terminates itself.
+    fn hard_stops(&mut self) {
+        let now = self.now;
+        let due: Vec<String> = self
+            .instances
+            .values()
+            .filter(|i| i.state != InstanceState::Terminated)
+            .filter(|i| i.hard_stop_at.is_some_and(|t| t <= now))
+            .map(|i| i.id.clone())
+            .collect();
+        for id in due {
+            let running: Vec<u64> = {
+                let inst = self.instances.get_mut(&id).expect("listed");
+                inst.state = InstanceState::Terminated;
+                inst.ended_at = Some(now);
+                std::mem::take(&mut inst.running).into_iter().collect()
+            };
+            self.score.jobs_killed_by_hard_stop += running.len() as u64;
+            self.score.events += 1;
+            self.requeue(running);
+        }
+    }
+
     fn matches(&mut self, shape: &Arc<JobShape>, option: usize) -> bool {
         let key = (Arc::as_ptr(shape), option);
         if let Some(&m) = self.matches.get(&key) {
@@ -655,12 +720,19 @@ impl WorldState {
             let shape = Arc::clone(&self.idle[q].0);
             let req = request_of_shape(&shape);
             for id in &ready {
-                let (option, fit) = {
+                let (option, fit, hard_stop) = {
                     let inst = &self.instances[id];
-                    (inst.option, inst.free.fits(&req))
+                    (inst.option, inst.free.fits(&req), inst.hard_stop_at)
                 };
                 if fit == 0 || !self.matches(&shape, option) {
                     continue;
+                }
+                // The pilot's START: a job that states its run time starts
+                // only if it can end before the hard stop.
+                if let (Some(rt), Some(stop)) = (shape.runtime, hard_stop) {
+                    if now.saturating_add(rt) > stop - crate::pilot::START_MARGIN {
+                        continue;
+                    }
                 }
                 let take = (fit as usize).min(self.idle[q].1.len());
                 for _ in 0..take {
@@ -709,7 +781,14 @@ impl WorldState {
             free_disk: i.free.disk as i64,
             free_gpus: i.free.gpus as i64,
             drain_reason: None,
-            retirement_time: Some(0),
+            // As the real startd advertises it for our pilot: retirement
+            // up to the hard stop less the margin, less the vacate time.
+            retirement_time: Some(match i.hard_stop_at {
+                Some(t) if claims > 0 => {
+                    t - crate::pilot::RETIREMENT_MARGIN - crate::pilot::MAX_VACATE - self.now
+                }
+                _ => -crate::condor::pool::DEFAULT_MAX_VACATE,
+            }),
             daemon_start: i.ready_at,
             last_heard: Some(self.now),
             identity: None,
@@ -805,6 +884,22 @@ impl CondorPort for SimCondor {
 
     fn drain(&mut self, startd: &Startd, _reason: &str) -> Result<Vec<Outcome>, CommandError> {
         let mut w = self.0 .0.borrow_mut();
+        // As the adapter does: a node busy in the snapshot is drained only
+        // when its jobs' retirement protects them; they then run on.
+        let retire = startd.claims > 0;
+        if retire {
+            let min_retirement = w.min_retirement;
+            if min_retirement == 0 {
+                return Err(CommandError::Unsafe {
+                    startd: startd.name.clone(),
+                    reason: "condor.min_retirement is 0".into(),
+                });
+            }
+            crate::condor::commands::drain_allowed(
+                startd,
+                crate::condor::commands::DrainMode::Retire { min_retirement },
+            )?;
+        }
         if w.last_busy.contains(&startd.name) {
             w.score.drains_of_busy += 1;
         }
@@ -818,7 +913,7 @@ impl CondorPort for SimCondor {
             return Ok(vec![Outcome::Gone]);
         }
         // As the startd's -check does: refuse if a claim arrived since.
-        if !inst.running.is_empty() {
+        if !retire && !inst.running.is_empty() {
             return Ok(vec![Outcome::BecameBusy {
                 message: "Draining check expression is false".into(),
             }]);
@@ -870,6 +965,13 @@ impl CloudPort for SimCloud {
 
     fn launch(&mut self, req: &LaunchRequest) -> Result<Instance, CloudError> {
         let mut w = self.0 .0.borrow_mut();
+        w.score.launch_calls += 1;
+        if w.faults.launch_auth {
+            return Err(CloudError {
+                kind: ErrorKind::Auth,
+                message: "simulated: AuthFailure: the credentials were refused".into(),
+            });
+        }
         // Idempotent on the token, as EC2's ClientToken is.
         if let Some(i) = w.instances.values().find(|i| i.token == req.token) {
             return Ok(i.view());
@@ -915,18 +1017,26 @@ impl CloudPort for SimCloud {
             ready_at: (!fails).then_some(now + boot),
             state: InstanceState::Pending,
             draining: false,
+            hard_stop_at: w.pilot_hard_stop.map(|h| now + h),
             free: w.options[option].capacity,
             running: BTreeSet::new(),
             ended_at: None,
         };
         let out = inst.view();
         w.instances.insert(id, inst);
+        let lost = w.rng.unit() < w.cloud.lost_reply;
         w.score.launches += 1;
         w.score.events += 1;
         let alive = w.alive() as u64;
         w.score.max_alive = w.score.max_alive.max(alive);
         let rate = w.cost_rate();
         w.score.max_cost_per_hour = w.score.max_cost_per_hour.max(rate);
+        if lost {
+            return Err(CloudError {
+                kind: ErrorKind::Transient,
+                message: "simulated: the reply was lost".into(),
+            });
+        }
         Ok(out)
     }
 
@@ -939,6 +1049,20 @@ impl CloudPort for SimCloud {
         if inst.state == InstanceState::Terminated {
             return Ok(());
         }
+        // A reclaimed spot instance is already on its way out: only a
+        // running one can get stuck.
+        let ignored = if inst.state == InstanceState::Reclaimed {
+            0.0
+        } else {
+            w.cloud.terminate_ignored
+        };
+        if ignored > 0.0 && w.rng.unit() < ignored {
+            // Accepted, and nothing happens.
+            return Ok(());
+        }
+        let Some(inst) = w.instances.get_mut(instance_id) else {
+            return Ok(());
+        };
         inst.state = InstanceState::Terminated;
         inst.ended_at = Some(now);
         let running: Vec<u64> = std::mem::take(&mut inst.running).into_iter().collect();
