@@ -147,6 +147,94 @@ fn a_whole_burst_cycle_from_idle_jobs_to_zero_instances() {
     agent.wait_for("stopping");
 }
 
+/// An admin drains a busy node (`cloudburst drain`): its job retires and
+/// completes (the pilot's retirement, as the stand-in now grants it from
+/// the rendered config), a job submitted meanwhile runs on a new node, and
+/// the drained node is terminated. The request outlives the cycles that
+/// see the node busy (issue 18).
+#[test]
+fn an_admins_drain_of_a_busy_node_lets_its_job_finish_then_ends_it() {
+    let Some(world) = World::start("admindrain") else {
+        return;
+    };
+    let cfg = world.agent_config("");
+    let long = world.submit(&[Job::cloud(1, 1024, 20.0)]);
+    let mut agent = Agent::start(&cfg);
+    world.wait_until("the job to run", LONG, |r| r["running"] == 1);
+    // The agent sees it busy at its next look.
+    let busy_nodes = || -> Vec<String> {
+        let nodes: Value = serde_json::from_slice(&cli(&["nodes", "--json"], &cfg).stdout).unwrap();
+        nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["state"] == "busy")
+            .map(|n| n["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let started = std::time::Instant::now();
+    let mut busy = busy_nodes();
+    while busy.is_empty() {
+        assert!(
+            started.elapsed() < LONG,
+            "the agent never saw the node busy"
+        );
+        agent.wait_for("cycle done");
+        busy = busy_nodes();
+    }
+    assert_eq!(busy.len(), 1, "{busy:?}");
+    let id = busy[0].clone();
+    let out = cli(&["drain", &id], &cfg);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    agent.wait_for("cycle done");
+    agent.wait_for("cycle done");
+    let second = world.submit(&[Job::cloud(1, 1024, 2.0)]);
+    let mut want: Vec<String> = long.iter().chain(&second).cloned().collect();
+    want.sort();
+    let r = world.wait_until(
+        "both jobs to complete and every instance to end",
+        LONG,
+        |r| {
+            let mut c = completed(r);
+            c.sort();
+            c == want && r["live"] == 0
+        },
+    );
+    assert_eq!(r["killed"].as_array().unwrap().len(), 0, "{r:#}");
+    assert!(
+        r["seen"].as_u64().unwrap() >= 2,
+        "the second job needed a node of its own: {r:#}"
+    );
+    let registry = world.dir().join("state/registry.db");
+    let mut reg = cloudburst::registry::Registry::open(&registry).unwrap();
+    // The agent learns the instance is gone at its next looks.
+    let started = std::time::Instant::now();
+    let mut n = reg.node(&id).unwrap().unwrap();
+    while n.state != cloudburst::lifecycle::State::Gone {
+        assert!(started.elapsed() < LONG, "{id} stays {}", n.state);
+        agent.wait_for("cycle done");
+        n = reg.node(&id).unwrap().unwrap();
+    }
+    assert!(n.admin_drain.is_some());
+    let path: Vec<String> = reg
+        .events(Some(&id))
+        .unwrap()
+        .into_iter()
+        .map(|e| e.to)
+        .collect();
+    assert!(
+        path.windows(2)
+            .any(|w| w[0] == "busy" && w[1] == "draining"),
+        "drained while busy: {path:?}"
+    );
+    agent.signal(libc::SIGTERM);
+    agent.wait_for("stopping");
+}
+
 /// A small seeded generator (splitmix64): the campaign is reproducible
 /// from its seed.
 struct Rng(u64);

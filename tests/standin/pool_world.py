@@ -41,6 +41,7 @@ import fcntl
 import gzip
 import json
 import os
+import re
 import sys
 import time
 
@@ -93,6 +94,7 @@ class World:
         self.running = {}         # job id -> (machine, dslot name, ends at)
         self.completed = []
         self.killed = []
+        self.retire = {}          # machine -> (MAXJOBRETIREMENTTIME, MachineMaxVacateTime)
         self.ec2_errors = 0
         self.ticks = 0
         self.live = 0
@@ -180,8 +182,12 @@ class World:
         conf = os.path.join(path, "condor_config")
         with open(conf, "w") as f:
             f.write(files[CONDOR_CONFIG])
-            # What the runcmd step writes at boot (51-cloudburst-instance.conf).
+            # What the runcmd step writes at boot (51-cloudburst-instance.conf):
+            # the instance id, and the hard stop it fixes (boot + N seconds).
             f.write('\nCloudInstanceID = "%s"\n' % iid)
+            stop = next((re.search(r"\+ (\d+) \)\)", c) for c in runcmd if "CLOUDBURST_HARD_STOP" in c), None)
+            if stop is not None:
+                f.write("CLOUDBURST_HARD_STOP = %d\n" % (int(now) + int(stop.group(1))))
         os.environ["CONDOR_CONFIG"] = conf
         htcondor2.reload_config()
         p = htcondor2.param
@@ -211,6 +217,14 @@ class World:
         })
         ad.pop("Draining", None)
         ad.pop("DrainReason", None)
+        # Retirement as the real startd grants it: the pilot's expression,
+        # evaluated per job; eviction begins once less than the vacate time
+        # is left (seen on a real 25.14 startd).
+        retire = str(p.get("MAXJOBRETIREMENTTIME", "0"))
+        vacate = classad2.ExprTree(str(p.get("MachineMaxVacateTime", "10 * 60"))).eval()
+        self.retire[machine] = (retire, int(vacate))
+        ad["MaxJobRetirementTime"] = expr_or_literal(retire)
+        ad["MachineMaxVacateTime"] = int(vacate)
         if self.mesos is not None and MESOS_UNIT in files:
             self.register_agent(iid, machine, files[MESOS_UNIT])
         return ad, None
@@ -300,12 +314,40 @@ class World:
             for j in s.get("jobs", []):
                 if j.get("JobStatus") == 1:
                     self.negotiate(j, startds, now)
+        self.retirement(startds, jobs, now)
         for s in startds.values():
             for sl in s.get("slots", []):
                 sl["LastHeardFrom"] = int(now)
                 sl["MyCurrentTime"] = int(now)
         if self.mesos is not None:
             self.mesos_tick(now)
+
+    def retirement(self, startds, jobs, now):
+        """Each claimed slot's RetirementTimeRemaining; on a draining
+        startd, a job with less retirement left than its vacate time is
+        evicted, as the real startd does."""
+        for machine, s in startds.items():
+            expr, vacate = self.retire.get(machine, ("0", 600))
+            slots = s.get("slots", [])
+            draining = any(sl.get("Draining") for sl in slots)
+            for d in [sl for sl in slots if sl.get("SlotType") == "Dynamic"]:
+                ad = classad2.ClassAd()
+                ad["JobStart"] = int(d.get("JobStart", now))
+                r = classad2.ExprTree(expr).eval(ad)
+                r = int(r) if isinstance(r, (int, float)) and not isinstance(r, bool) else 0
+                left = max(0, r - (int(now) - int(d.get("JobStart", now))))
+                d["RetirementTimeRemaining"] = left
+                d["MaxJobRetirementTime"] = expr_or_literal(expr)
+                d["MachineMaxVacateTime"] = vacate
+                if draining and left < vacate:
+                    jid = d.get("GlobalJobId")
+                    self.killed.append({"job": jid, "machine": machine, "at": now, "why": "evicted by the drain"})
+                    self.running.pop(jid, None)
+                    j = jobs.get(jid)
+                    if j is not None:
+                        j["JobStatus"] = 1
+                        j.pop("RemoteHost", None)
+                    self.release(s, d["Name"])
 
     def mesos_tick(self, now):
         try:
