@@ -5,6 +5,7 @@
 
 pub mod agentproc;
 pub mod casegen;
+pub mod condor_pool;
 pub mod faultproxy;
 pub mod mesos;
 pub mod moto;
