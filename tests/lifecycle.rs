@@ -132,6 +132,7 @@ fn busy_nodes_are_drained_at_their_lifetime_and_replaced() {
             cpus: 1,
             memory_mb: 1024,
             cloud: true,
+            requested: None,
         })
         .collect();
     let r = compare(

@@ -184,3 +184,200 @@ price_per_hour = 0.1
     let hist = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(hist, "4 1 undefined", "completed once, never vacated");
 }
+
+/// A pilot as the agent renders it, on the real pool: its condor config
+/// (adapted only as `pilot_adaptations` lists) and an IDTOKEN minted by
+/// the agent's adapter. It authenticates with the token, is admitted by
+/// the central manager's snippet as a cloud node, is read by the agent
+/// as its node, runs a real `+WantCloud` job through the schedd
+/// transform, and is drained and turned off by the agent's own calls.
+#[test]
+fn a_rendered_pilot_joins_with_its_token_runs_a_cloud_job_and_is_retired() {
+    let Some(release) = release() else {
+        return;
+    };
+    let repo = support::repo();
+    let pool = Pool::start(
+        &release,
+        "pilot",
+        "TRUST_DOMAIN = cloudburst.test\n",
+        &[
+            repo.join("condor-config/50-cloudburst-central-manager.conf"),
+            repo.join("condor-config/50-cloudburst-schedd.conf"),
+        ],
+    );
+    let agent_cfg = cloudburst::config::parse(
+        "agent.toml",
+        &format!(
+            "[pool]\ncollector = \"127.0.0.1:{port}\"\n[condor]\nbin_dir = \"{bin}\"\n\
+             [pilot]\ncentral_manager = \"127.0.0.1:{port}\"\n\
+             [[sites]]\nname = \"aws\"\nprovider = \"ec2\"\n\
+             [[sites.flavors]]\nname = \"small\"\ncpus = 2\nmemory_mb = 2048\ndisk_gb = 10\nprice_per_hour = 0.1\n",
+            port = pool.port,
+            bin = pool.tool_dir().display()
+        ),
+    )
+    .unwrap();
+    let condor = Condor::new(&agent_cfg, &Live);
+    let token = condor
+        .token("cloudburst-pilot@cloudburst.test", 3600, None)
+        .expect("the agent mints a pilot token");
+    let node = "real-000001";
+    let rendered = cloudburst::pilot::condor_config(&cloudburst::pilot::PilotSpec {
+        config: &agent_cfg,
+        site: agent_cfg.site("aws").unwrap(),
+        flavor: agent_cfg.flavor("aws", "small").unwrap(),
+        group: None,
+        node_id: node,
+        token: &token,
+        ca_pem: None,
+    })
+    .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let _pilot = pool.start_pilot(node, &rendered, token.expose(), now + 3600);
+    let cloud_slots = |p: &Pool| {
+        jobs_like(
+            p,
+            "condor_status",
+            &[
+                "-constraint",
+                "CloudNode =?= true",
+                "-af:t",
+                "Name",
+                "AuthenticatedIdentity",
+                "AuthenticationMethod",
+                "CloudburstNodeId",
+            ],
+        )
+    };
+    pool.wait_for("the pilot's slot", LONG, |p| !cloud_slots(p).is_empty());
+    let slot = &cloud_slots(&pool)[0];
+    assert_eq!(slot[1], "cloudburst-pilot@cloudburst.test", "{slot:?}");
+    assert_eq!(slot[3], node, "{slot:?}");
+    eprintln!("real pool: the pilot's slot {slot:?}");
+    // The agent reads it as its node.
+    let snap = condor.snapshot(now as i64);
+    let pool_view = snap.pool.known().expect("the agent reads the real pool");
+    let s = pool_view
+        .startds
+        .values()
+        .find(|s| s.node_id.as_deref() == Some(node))
+        .unwrap_or_else(|| panic!("{:?}", pool_view.startds.keys()));
+    assert_eq!(
+        (
+            s.site.as_deref(),
+            s.flavor.as_deref(),
+            s.identity.as_deref()
+        ),
+        (
+            Some("aws"),
+            Some("small"),
+            Some("cloudburst-pilot@cloudburst.test")
+        )
+    );
+    // A cloud job runs on it (marked by the transform from its
+    // Requirements, matched by the real negotiator).
+    let file = pool.write(
+        "cloud.sub",
+        "executable = /bin/sleep\narguments = 2\nrequirements = TARGET.CloudNode =?= true\n\
+         should_transfer_files = YES\nrequest_memory = 64\nqueue 1\n",
+    );
+    let out = pool.run("condor_submit", &[file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    pool.wait_for("the cloud job to complete", LONG, |p| {
+        jobs(p, &["ClusterId"]).is_empty()
+    });
+    let hist = jobs_like(
+        &pool,
+        "condor_history",
+        &[
+            "-af:t",
+            "JobStatus",
+            "NumJobStarts",
+            "LastRemoteHost",
+            "WantCloud",
+        ],
+    );
+    assert_eq!(hist[0][0], "4", "{hist:?}");
+    assert_eq!(hist[0][1], "1", "{hist:?}");
+    assert!(hist[0][2].contains(node), "ran on the pilot: {hist:?}");
+    assert_eq!(hist[0][3], "true", "{hist:?}");
+    // Idle: the agent drains it (with its startd-side check) and turns
+    // it off; its ads leave the collector. Right after a job the schedd
+    // may still hold the claim (Claimed/Idle) while the collector shows
+    // the slot free: the real startd then refuses the drain (the -check),
+    // and the agent tries again at a later look, as here.
+    let mut drained = None;
+    let mut refusals = 0;
+    pool.wait_for(
+        "the agent's drain of the idle pilot to be accepted",
+        LONG,
+        |_| {
+            let Some(s) = condor.snapshot(now as i64).pool.known().and_then(|p| {
+                p.startds
+                    .values()
+                    .find(|s| s.node_id.as_deref() == Some(node) && s.claims == 0)
+                    .cloned()
+            }) else {
+                return false;
+            };
+            let outcomes = condor.drain(&s, "cloudburst: idle").unwrap();
+            if outcomes
+                .iter()
+                .all(|o| *o == cloudburst::condor::commands::Outcome::Sent)
+            {
+                drained = Some(s);
+                return true;
+            }
+            assert!(
+                outcomes
+                    .iter()
+                    .all(|o| matches!(o, cloudburst::condor::commands::Outcome::BecameBusy { .. })),
+                "{outcomes:?}"
+            );
+            refusals += 1;
+            false
+        },
+    );
+    eprintln!("real pool: the startd refused {refusals} idle drain(s) while the claim was held");
+    let s = drained.unwrap();
+    pool.wait_for("the pilot drained", LONG, |p| {
+        cloud_state(p).iter().any(|st| st == "Drained")
+    });
+    let (startd_off, master_off) = condor.retire(&s.name).unwrap();
+    let masters = jobs_like(&pool, "condor_status", &["-master", "-af", "Name"]);
+    assert_eq!(
+        startd_off,
+        cloudburst::condor::commands::Outcome::Sent,
+        "the masters the collector knows: {masters:?}"
+    );
+    assert_eq!(master_off, cloudburst::condor::commands::Outcome::Sent);
+    pool.wait_for("the pilot's ads to leave the collector", LONG, |p| {
+        cloud_slots(p).is_empty()
+    });
+}
+
+fn cloud_state(pool: &Pool) -> Vec<String> {
+    jobs_like(
+        pool,
+        "condor_status",
+        &["-constraint", "CloudNode =?= true", "-af", "State"],
+    )
+    .into_iter()
+    .map(|r| r.join(""))
+    .collect()
+}
+
+/// A tool's `-af:t` lines, split at tabs.
+fn jobs_like(pool: &Pool, tool: &str, args: &[&str]) -> Vec<Vec<String>> {
+    let out = pool.run(tool, args);
+    assert!(out.status.success(), "{tool}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}

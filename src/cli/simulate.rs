@@ -168,7 +168,7 @@ pub fn run(args: &Args, mut out: impl Write) -> Result<()> {
     if result.unfittable > 0 {
         writeln!(
             out,
-            "{} cloud jobs fit no flavour and are left out of every row.",
+            "{} cloud jobs fit no flavour or run longer than a pilot lives (timers.max_lifetime + timers.drain_grace) and are left out of every row.",
             result.unfittable
         )?;
     }

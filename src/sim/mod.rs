@@ -71,8 +71,8 @@ pub struct Setup {
 pub struct Comparison {
     pub outcomes: Vec<report::Outcome>,
     pub waits: Vec<(String, Vec<i64>)>,
-    /// Cloud jobs that no flavour can run (left out of every policy's
-    /// waits and of the bound).
+    /// Cloud jobs that no flavour can run, or that run longer than a pilot
+    /// lives (left out of every policy's waits and of the bound).
     pub unfittable: usize,
     pub events: u64,
     pub span: i64,
@@ -86,10 +86,16 @@ pub fn compare(
 ) -> Result<Comparison, CycleError> {
     let options = flavor_options(&setup.config);
     let general: Vec<_> = options.iter().filter(|o| o.group.is_none()).collect();
+    // A job runs in the cloud only if a flavour holds it and a pilot lives
+    // long enough for it (its hard stop would kill a longer one, as our
+    // pilots' does): the others are left out of every policy.
+    let life =
+        crate::pilot::hard_stop_minutes(&setup.config) as i64 * 60 - crate::pilot::START_MARGIN;
     let fits = |j: &trace::TraceJob| {
-        general
-            .iter()
-            .any(|o| o.capacity.cpus >= u64::from(j.cpus) && o.capacity.memory >= j.memory_mb)
+        j.runtime <= life
+            && general
+                .iter()
+                .any(|o| o.capacity.cpus >= u64::from(j.cpus) && o.capacity.memory >= j.memory_mb)
     };
     let jobs: &[trace::TraceJob] = &setup.jobs;
     let unfittable = jobs.iter().filter(|j| j.cloud && !fits(j)).count();

@@ -22,6 +22,8 @@ pub struct TraceJob {
     pub memory_mb: u64,
     /// Marked for the cloud (`WantCloud`, or drawn by `cloud_share`).
     pub cloud: bool,
+    /// The run time the job asked for (SWF's requested time), seconds.
+    pub requested: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -173,8 +175,8 @@ fn read_swf(r: Box<dyn BufRead>, file: &str, marking: Marking) -> Result<Trace, 
                 format!("{} SWF fields, expected 18", f.len()),
             ));
         }
-        let (id, submit, run, alloc, used_kb, req_procs, req_kb) =
-            (f[0], f[1], f[3], f[4], f[6], f[7], f[9]);
+        let (id, submit, run, alloc, used_kb, req_procs, req_time, req_kb) =
+            (f[0], f[1], f[3], f[4], f[6], f[7], f[8], f[9]);
         if run <= 0.0 || submit < 0.0 {
             trace.skipped += 1;
             continue;
@@ -193,6 +195,7 @@ fn read_swf(r: Box<dyn BufRead>, file: &str, marking: Marking) -> Result<Trace, 
             cpus,
             memory_mb,
             cloud: marked(id as u64, marking),
+            requested: (req_time > 0.0 && req_time < 1e12).then_some(req_time as i64),
         });
     }
     Ok(trace)
@@ -251,6 +254,7 @@ fn read_csv(r: Box<dyn BufRead>, file: &str, marking: Marking) -> Result<Trace, 
             cpus: num("cpus")?.max(1) as u32,
             memory_mb: num("memory_mb")?.max(1) as u64,
             cloud,
+            requested: None,
         });
     }
     Ok(trace)
@@ -299,6 +303,7 @@ fn from_ads(
             cpus: req("RequestCpus").unwrap_or(1).max(1) as u32,
             memory_mb: req("RequestMemory").unwrap_or(128).max(1),
             cloud: matches!(ad.get(b"WantCloud"), Some(Expr::Bool(true))) || requirements_cloud,
+            requested: crate::condor::runtime::expected(&ad, qdate),
         });
     }
     Ok(trace)
@@ -365,14 +370,16 @@ mod tests {
                     runtime: 60,
                     cpus: 8,
                     memory_mb: 256 * 8,
-                    cloud: true
+                    cloud: true,
+                    requested: Some(7200)
                 },
                 TraceJob {
                     submit: 100,
                     runtime: 30,
                     cpus: 1,
                     memory_mb: 4096,
-                    cloud: true
+                    cloud: true,
+                    requested: Some(7200)
                 },
             ]
         );

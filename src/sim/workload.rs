@@ -114,6 +114,7 @@ pub fn generate(w: &Workload) -> Vec<TraceJob> {
                 cpus: c,
                 memory_mb,
                 cloud,
+                requested: None,
             });
         }
     }

@@ -219,7 +219,7 @@ pub struct WorldState {
     last_busy: BTreeSet<String>,
     matches: HashMap<(*const JobShape, usize), bool>,
     matcher: Matcher,
-    shapes: HashMap<(u32, u64, bool), Arc<JobShape>>,
+    shapes: HashMap<(u32, u64, bool, Option<i64>), Arc<JobShape>>,
     reader: JobReader,
     /// The pilot's hard stop, seconds after launch (cloudburst's pilot:
     /// `max_lifetime + drain_grace`); `None`: pilots run until terminated.
@@ -304,7 +304,7 @@ impl World {
     /// would hold for it (one shared ad per distinct request).
     pub fn submit_trace(&self, start: i64, j: &super::trace::TraceJob) {
         let mut w = self.0.borrow_mut();
-        let shape = w.shape_for(j.cpus, j.memory_mb, j.cloud);
+        let shape = w.shape_for(j.cpus, j.memory_mb, j.cloud, stated_runtime(j.requested));
         w.pending.push_back(Pending {
             at: start + j.submit,
             shape,
@@ -364,14 +364,21 @@ impl World {
 
 /// The ad of a trace job, as a 25.x schedd writes it (Requirements as in
 /// the live capture).
-fn trace_ad(cpus: u32, memory_mb: u64, cloud: bool) -> String {
+/// A trace's requested run time as the job's ad states it, rounded up to
+/// the hour so that jobs still share shapes (a stated limit only grows).
+fn stated_runtime(requested: Option<i64>) -> Option<i64> {
+    requested.map(|r| r.max(1).saturating_add(3599) / 3600 * 3600)
+}
+
+fn trace_ad(cpus: u32, memory_mb: u64, cloud: bool, runtime: Option<i64>) -> String {
     let cloud_clause = if cloud {
         "((TARGET.CloudNode is true)) && "
     } else {
         ""
     };
+    let stated = runtime.map_or(String::new(), |r| format!("MaxJobRuntime = {r}; "));
     format!(
-        "[ClusterId = 1; ProcId = 0; JobStatus = 1; Owner = \"sim\"; WantCloud = {cloud}; \
+        "[ClusterId = 1; ProcId = 0; JobStatus = 1; Owner = \"sim\"; WantCloud = {cloud}; {stated}\
          RequestCpus = {cpus}; RequestMemory = {memory_mb}; RequestDisk = 1048576; \
          FileSystemDomain = \"submit.example.org\"; \
          Requirements = {cloud_clause}(TARGET.Arch == \"X86_64\") && (TARGET.OpSys == \"LINUX\") && (versionGE(split(TARGET.CondorVersion)[1],\"25.12.0\") || (TARGET.Disk >= RequestDisk)) && (TARGET.Memory >= RequestMemory) && ((TARGET.FileSystemDomain == MY.FileSystemDomain) || (TARGET.HasFileTransfer))]"
@@ -379,11 +386,17 @@ fn trace_ad(cpus: u32, memory_mb: u64, cloud: bool) -> String {
 }
 
 impl WorldState {
-    fn shape_for(&mut self, cpus: u32, memory_mb: u64, cloud: bool) -> Arc<JobShape> {
-        if let Some(s) = self.shapes.get(&(cpus, memory_mb, cloud)) {
+    fn shape_for(
+        &mut self,
+        cpus: u32,
+        memory_mb: u64,
+        cloud: bool,
+        runtime: Option<i64>,
+    ) -> Arc<JobShape> {
+        if let Some(s) = self.shapes.get(&(cpus, memory_mb, cloud, runtime)) {
             return Arc::clone(s);
         }
-        let ad = crate::classad::parse_ad(trace_ad(cpus, memory_mb, cloud).as_bytes())
+        let ad = crate::classad::parse_ad(trace_ad(cpus, memory_mb, cloud, runtime).as_bytes())
             .expect("the trace ad template parses");
         let shape = self
             .reader
@@ -391,7 +404,7 @@ impl WorldState {
             .expect("the trace ad template is a job")
             .shape;
         self.shapes
-            .insert((cpus, memory_mb, cloud), Arc::clone(&shape));
+            .insert((cpus, memory_mb, cloud, runtime), Arc::clone(&shape));
         shape
     }
 

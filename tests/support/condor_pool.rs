@@ -350,15 +350,17 @@ impl Pool {
             "condor_history",
         ] {
             let p = dir.join(tool);
-            // Run as root (CI), a tool needs the condor ids; a site's
-            // machine has a condor user, this one has the pool's.
-            let ids = self
-                .owner
-                .map_or(String::new(), |(u, g)| format!("CONDOR_IDS={u}.{g} "));
+            // Run as root (CI), the tools run as the pool's user, as an
+            // agent runs as a pool administrator's account: HTCondor reads
+            // the signing key only as its owner ("Failed to read file
+            // .../passwords.d/POOL securely" as root).
+            let ids = self.owner.map_or(String::new(), |(u, g)| {
+                format!("exec setpriv --reuid={u} --regid={g} --clear-groups ")
+            });
             std::fs::write(
                 &p,
                 format!(
-                    "#!/bin/sh\n{ids}CONDOR_CONFIG='{}' exec '{}' \"$@\"\n",
+                    "#!/bin/sh\nexport CONDOR_CONFIG='{}'\n{ids}'{}' \"$@\"\n",
                     self.config.display(),
                     self.release.bin(tool).display()
                 ),
@@ -367,5 +369,126 @@ impl Pool {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         dir
+    }
+}
+
+/// What a pilot's rendered condor config is changed in to run beside the
+/// pool on this machine, and nothing else: paths (its own local
+/// directory, the release's binaries, the token directory), ports (no
+/// shared port, the pool's collector port), names (one master and startd
+/// per node on one host), no family session (a pilot and the pool on
+/// one host are two machines; the real pilot master, started outside the
+/// pool master's family, had its updates rejected with "not in the same
+/// family of Condor daemon processes"), and what the pilot's runcmd
+/// writes at boot (the instance id, the hard stop). The rendered text
+/// comes first; these lines after it win.
+pub fn pilot_adaptations(
+    pool: &Pool,
+    dir: &Path,
+    node_id: &str,
+    instance: &str,
+    hard_stop: u64,
+) -> String {
+    format!(
+        "RELEASE_DIR = {root}\n\
+         LOCAL_DIR = {dir}\n\
+         LOCAL_CONFIG_DIR =\n\
+         USE_SHARED_PORT = False\n\
+         SEC_USE_FAMILY_SESSION = False\n\
+         COLLECTOR_HOST = 127.0.0.1:{port}\n\
+         SEC_TOKEN_DIRECTORY = {dir}/tokens.d\n\
+         MASTER_NAME = {node_id}\n\
+         STARTD_NAME = {node_id}\n\
+         CloudInstanceID = \"{instance}\"\n\
+         CLOUDBURST_HARD_STOP = {hard_stop}\n",
+        root = pool.release.root.display(),
+        dir = dir.display(),
+        port = pool.port,
+    )
+}
+
+/// A pilot: a real condor_master and condor_startd started from the
+/// condor config the agent rendered for a node, joining `pool` with the
+/// node's own IDTOKEN.
+pub struct Pilot {
+    pub node_id: String,
+    pub dir: PathBuf,
+    config: PathBuf,
+    owner: Option<(u32, u32)>,
+    release: Release,
+}
+
+impl Pool {
+    pub fn start_pilot(&self, node_id: &str, rendered: &str, token: &str, hard_stop: u64) -> Pilot {
+        let dir = self.dir.path().join(format!("pilot-{node_id}"));
+        for d in ["log", "spool", "execute", "lock", "run", "tokens.d"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        // Where cloud-init writes it (tokens.d, mode 0600, the pilot's own).
+        let tok = dir.join("tokens.d/cloudburst-pilot.token");
+        std::fs::write(&tok, format!("{}\n", token.trim())).unwrap();
+        std::fs::set_permissions(&tok, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(dir.join("tokens.d"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        let config = dir.join("condor_config");
+        let base = self.release.root.join("etc/condor_config");
+        std::fs::write(
+            &config,
+            format!(
+                "include : {}\n{rendered}\n# --- adaptations (tests/support/condor_pool.rs)\n{}",
+                base.display(),
+                pilot_adaptations(self, &dir, node_id, &format!("i-{node_id}"), hard_stop)
+            ),
+        )
+        .unwrap();
+        if let Some((uid, gid)) = self.owner {
+            chown_tree(&dir, uid, gid);
+        }
+        let pilot = Pilot {
+            node_id: node_id.to_string(),
+            dir,
+            config,
+            owner: self.owner,
+            release: self.release.clone(),
+        };
+        let out = pilot.command("condor_master").output().unwrap();
+        assert!(out.status.success(), "pilot condor_master: {}", text(&out));
+        pilot
+    }
+}
+
+impl Pilot {
+    fn command(&self, tool: &str) -> Command {
+        let mut c = Command::new(self.release.bin(tool));
+        c.env("CONDOR_CONFIG", &self.config).current_dir(&self.dir);
+        if let Some((uid, gid)) = self.owner {
+            c.uid(uid).gid(gid).env("HOME", &self.dir);
+        }
+        c
+    }
+}
+
+impl Drop for Pilot {
+    fn drop(&mut self) {
+        let _ = self
+            .command("condor_off")
+            .args(["-master", "-fast"])
+            .output();
+        if std::thread::panicking() {
+            let keep = super::repo()
+                .join("target/real-pool-logs")
+                .join(&self.node_id);
+            let _ = std::fs::create_dir_all(&keep);
+            if let Ok(entries) = std::fs::read_dir(self.dir.join("log")) {
+                for e in entries.flatten() {
+                    let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
+                }
+            }
+            eprintln!(
+                "the pilot {}'s logs are in {}",
+                self.node_id,
+                keep.display()
+            );
+        }
     }
 }
