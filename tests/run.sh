@@ -77,7 +77,7 @@ set +e
 cargo test --release -- --nocapture > target/test-output.txt 2>&1
 rc=$?
 set -e
-grep -E '^(test |generated|recorded|fixture|upstream|bounds|queue scale|job log|sim:|pilot:|packaging:|agent:|test result|SKIPPED)' target/test-output.txt || true
+grep -E '^(test |generated|recorded|fixture|upstream|bounds|queue scale|job log|sim:|pilot:|packaging:|agent:|real pool:|test result|SKIPPED)' target/test-output.txt || true
 if [ "$rc" -ne 0 ]; then
     echo "tests/run.sh: tests failed (full output in target/test-output.txt)" >&2
     grep -E -A 20 '^failures:|panicked' target/test-output.txt | head -80 >&2
