@@ -30,7 +30,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::condor::commands::{drain_allowed, DrainMode};
+use crate::condor::commands::drain_mode;
 use crate::condor::{Activity, Pool, Startd};
 use crate::config::Config;
 use crate::demand::{Demand, FlavorOption, Resources};
@@ -757,12 +757,17 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
         // before the pilot's hard stop.
         let runtime = shape.shape.runtime.unwrap_or(0);
         let finishes_by = inputs.now.saturating_add(runtime);
-        let kept_off: Vec<&str> = rooms
-            .iter()
-            .filter(|r| shape.options.contains(&r.option) && r.life_end < finishes_by)
-            .filter(|r| r.free.fits(&req) > 0)
-            .filter_map(|r| r.node.map(|i| inputs.nodes[i].id.as_str()))
-            .collect();
+        // Which nodes a stated run time keeps these jobs off, for the
+        // notes (the scan is skipped for the many shapes that state none).
+        let kept_off: Vec<&str> = match shape.shape.runtime {
+            Some(_) => rooms
+                .iter()
+                .filter(|r| shape.options.contains(&r.option) && r.life_end < finishes_by)
+                .filter(|r| r.free.fits(&req) > 0)
+                .filter_map(|r| r.node.map(|i| inputs.nodes[i].id.as_str()))
+                .collect(),
+            None => Vec::new(),
+        };
         if !kept_off.is_empty() {
             plan.notes.push(format!(
                 "{} idle jobs (e.g. {}) kept off {}: their stated run time ({runtime} s) outlives the node's remaining life",
@@ -969,15 +974,9 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     // Whether condor can drain it now without evicting a job (the adapter
     // checks again with the same rule), else why not.
     let drainable = |s: &Startd| -> Result<(), String> {
-        if s.claims > 0 && min_retirement == 0 {
-            return Err("condor.min_retirement is 0 (never drain a busy node)".into());
-        }
-        let mode = if s.claims == 0 {
-            DrainMode::IdleOnly
-        } else {
-            DrainMode::Retire { min_retirement }
-        };
-        drain_allowed(s, mode).map_err(|e| e.to_string())
+        drain_mode(s, min_retirement)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     };
     for &(i, n) in &nodes {
         if !matches!(n.state, State::Idle | State::Busy) || n.admin_drain.is_some() {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::Duration;
 
-use super::commands::{self, CommandError, DrainMode, Outcome, Secret};
+use super::commands::{self, CommandError, Outcome, Secret};
 use super::job::{Job, JobReader};
 use super::outcome::classify;
 use super::pool::{self, Collector, Pool, Startd};
@@ -261,23 +261,7 @@ impl Condor<'_> {
     /// could kill running work. Idle nodes are drained with the startd-side
     /// idle check; busy ones only under a sufficient retirement time.
     pub fn drain(&self, startd: &Startd, reason: &str) -> Result<Vec<Outcome>, CommandError> {
-        let mode = if startd.claims == 0 {
-            DrainMode::IdleOnly
-        } else {
-            DrainMode::Retire {
-                min_retirement: self.min_retirement.max(1),
-            }
-        };
-        if self.min_retirement == 0 && startd.claims > 0 {
-            return Err(CommandError::Unsafe {
-                startd: startd.name.clone(),
-                reason: format!(
-                    "it has {} claim(s) and condor.min_retirement is 0 (never drain busy nodes)",
-                    startd.claims
-                ),
-            });
-        }
-        commands::drain_allowed(startd, mode)?;
+        let mode = commands::drain_mode(startd, self.min_retirement)?;
         let mut outcomes = Vec::new();
         for slot in &startd.slots {
             let args = commands::drain_args(self.pool.as_deref(), slot, reason, mode)?;

@@ -99,6 +99,28 @@ pub fn drain_allowed(startd: &Startd, mode: DrainMode) -> Result<(), CommandErro
     }
 }
 
+/// How `startd` may be drained now, given `condor.min_retirement`
+/// (seconds; 0 never drains a busy node), or why it may not: the one rule
+/// the adapter, the planner and the simulated pool apply.
+pub fn drain_mode(startd: &Startd, min_retirement: i64) -> Result<DrainMode, CommandError> {
+    if startd.claims == 0 {
+        drain_allowed(startd, DrainMode::IdleOnly)?;
+        return Ok(DrainMode::IdleOnly);
+    }
+    if min_retirement <= 0 {
+        return Err(CommandError::Unsafe {
+            startd: startd.name.clone(),
+            reason: format!(
+                "it has {} claim(s) and condor.min_retirement is 0 (never drain busy nodes)",
+                startd.claims
+            ),
+        });
+    }
+    let mode = DrainMode::Retire { min_retirement };
+    drain_allowed(startd, mode)?;
+    Ok(mode)
+}
+
 fn with_pool(pool: Option<&str>) -> Vec<String> {
     match pool {
         Some(p) => vec!["-pool".to_string(), p.to_string()],

@@ -13,9 +13,10 @@ use thiserror::Error;
 use super::job::{BadJob, Job, JobReader};
 use crate::classad::stream::{JsonReader, StreamError};
 
-/// What demand needs of each job; `condor_q -attributes` projects to these
-/// plus the configured extras. Requests are expressions that often refer to
-/// the usage attributes, so those come too.
+/// What demand needs of each job; `condor_q -attributes` projects to these,
+/// the run-time attributes (`runtime::attributes`) and the configured
+/// extras. Requests are expressions that often refer to the usage
+/// attributes, so those come too.
 pub const JOB_ATTRIBUTES: &[&str] = &[
     "ClusterId",
     "ProcId",
@@ -47,14 +48,6 @@ pub const JOB_ATTRIBUTES: &[&str] = &[
     "RemoteHost",
     "ConcurrencyLimits",
     "CloudburstToken",
-    // What a job says of its run time (`runtime::ATTRIBUTES`).
-    "AllowedJobDuration",
-    "MaxJobRuntime",
-    "JobDuration",
-    "MaxRuntime",
-    "MaxWallTimeMins",
-    "PeriodicRemove",
-    "PeriodicHold",
 ];
 
 /// One schedd's query.
@@ -73,7 +66,12 @@ pub struct QueueQuery<'a> {
 impl QueueQuery<'_> {
     /// `condor_q`'s argument vector.
     pub fn args(&self) -> Vec<String> {
-        let mut attrs: Vec<&str> = JOB_ATTRIBUTES.to_vec();
+        // And what a job says of its run time.
+        let mut attrs: Vec<&str> = JOB_ATTRIBUTES
+            .iter()
+            .copied()
+            .chain(super::runtime::attributes())
+            .collect();
         for a in self.extra_attributes {
             if !attrs.iter().any(|x| x.eq_ignore_ascii_case(a)) {
                 attrs.push(a);

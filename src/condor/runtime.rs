@@ -36,15 +36,24 @@ const RUN_STARTS: &[&str] = &[
 ];
 
 /// The attributes read, for `condor_q -attributes`.
-pub const ATTRIBUTES: &[&str] = &[
-    "AllowedJobDuration",
-    "MaxJobRuntime",
-    "JobDuration",
-    "MaxRuntime",
-    "MaxWallTimeMins",
-    "PeriodicRemove",
-    "PeriodicHold",
-];
+pub fn attributes() -> impl Iterator<Item = &'static str> {
+    SECONDS
+        .iter()
+        .copied()
+        .chain([MINUTES])
+        .chain(LIMITS.iter().copied())
+}
+
+/// The stated run time as a startd reads it from the job (`TARGET`), for
+/// the pilot's `START`: the duration attributes `expected` reads, in its
+/// order, else 0 (a policy limit is the schedd's, not the startd's).
+pub fn target_expr() -> String {
+    let mut e = format!("ifThenElse(TARGET.{MINUTES} isnt undefined, TARGET.{MINUTES} * 60, 0)");
+    for name in SECONDS.iter().rev() {
+        e = format!("ifThenElse(TARGET.{name} isnt undefined, TARGET.{name}, {e})");
+    }
+    e
+}
 
 /// The job's expected runtime in seconds, if its ad states one.
 pub fn expected(ad: &ClassAd, now: i64) -> Option<i64> {
@@ -149,9 +158,26 @@ mod tests {
 
     #[test]
     fn condor_q_projects_every_attribute_read() {
-        for a in ATTRIBUTES {
-            assert!(crate::condor::queue::JOB_ATTRIBUTES.contains(a), "{a}");
+        let args = crate::condor::queue::QueueQuery {
+            schedd: "s",
+            pool: None,
+            constraint: "true",
+            extra_attributes: &[],
         }
+        .args();
+        let projected = &args[args.iter().position(|a| a == "-attributes").unwrap() + 1];
+        for a in attributes() {
+            assert!(projected.split(',').any(|p| p == a), "{a}: {projected}");
+        }
+    }
+
+    #[test]
+    fn the_startds_view_reads_the_same_attributes_in_order() {
+        assert_eq!(
+            target_expr(),
+            "ifThenElse(TARGET.AllowedJobDuration isnt undefined, TARGET.AllowedJobDuration, ifThenElse(TARGET.MaxJobRuntime isnt undefined, TARGET.MaxJobRuntime, ifThenElse(TARGET.JobDuration isnt undefined, TARGET.JobDuration, ifThenElse(TARGET.MaxRuntime isnt undefined, TARGET.MaxRuntime, ifThenElse(TARGET.MaxWallTimeMins isnt undefined, TARGET.MaxWallTimeMins * 60, 0)))))"
+        );
+        crate::classad::parse_expr(target_expr().as_bytes()).unwrap();
     }
 
     #[test]

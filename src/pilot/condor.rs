@@ -108,7 +108,7 @@ pub fn condor_config(spec: &PilotSpec) -> Result<String, PilotError> {
     // hard stop (the planner places it by the same rule).
     line(&format!(
         "CLOUDBURST_JOB_RUNTIME = {}",
-        super::JOB_RUNTIME_EXPR
+        crate::condor::runtime::target_expr()
     ));
     line(&format!(
         "START = {start} && ($(CLOUDBURST_HARD_STOP) <= 0 || time() + $(CLOUDBURST_JOB_RUNTIME) <= $(CLOUDBURST_HARD_STOP) - {})",

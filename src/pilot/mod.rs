@@ -109,10 +109,6 @@ pub const MAX_VACATE: i64 = 120;
 /// the hard stop (the pilot's START; the planner places by the same end).
 pub const START_MARGIN: i64 = RETIREMENT_MARGIN + MAX_VACATE;
 
-/// The run time a job states, as the pilot's START reads it from the job
-/// (the attributes `condor::runtime` reads first, in its order).
-pub const JOB_RUNTIME_EXPR: &str = "ifThenElse(TARGET.AllowedJobDuration isnt undefined, TARGET.AllowedJobDuration, ifThenElse(TARGET.MaxJobRuntime isnt undefined, TARGET.MaxJobRuntime, ifThenElse(TARGET.JobDuration isnt undefined, TARGET.JobDuration, ifThenElse(TARGET.MaxRuntime isnt undefined, TARGET.MaxRuntime, ifThenElse(TARGET.MaxWallTimeMins isnt undefined, TARGET.MaxWallTimeMins * 60, 0)))))";
-
 /// The pilot's safety-net idle shutdown.
 pub fn noclaim_shutdown(config: &Config) -> Duration {
     config

@@ -901,17 +901,7 @@ impl CondorPort for SimCondor {
         // when its jobs' retirement protects them; they then run on.
         let retire = startd.claims > 0;
         if retire {
-            let min_retirement = w.min_retirement;
-            if min_retirement == 0 {
-                return Err(CommandError::Unsafe {
-                    startd: startd.name.clone(),
-                    reason: "condor.min_retirement is 0".into(),
-                });
-            }
-            crate::condor::commands::drain_allowed(
-                startd,
-                crate::condor::commands::DrainMode::Retire { min_retirement },
-            )?;
+            crate::condor::commands::drain_mode(startd, w.min_retirement)?;
         }
         if w.last_busy.contains(&startd.name) {
             w.score.drains_of_busy += 1;
