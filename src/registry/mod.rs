@@ -203,6 +203,25 @@ fn node_from_row(r: &Row<'_>) -> rusqlite::Result<Node> {
     })
 }
 
+/// Puts the file in WAL mode. Two processes switching a fresh file at
+/// once: the loser gets SQLITE_BUSY without the busy handler being
+/// asked, so it waits here (up to 10 s) and finds the file switched.
+fn wal(c: &Connection) -> rusqlite::Result<()> {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match c.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < until =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Registry {
     /// Opens (creating, mode 0600) the registry at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Registry> {
@@ -243,10 +262,13 @@ impl Registry {
     fn setup(conn: Connection, path: String, durable: bool) -> Result<Registry> {
         let mut r = Registry { conn, path };
         if durable {
+            // The busy timeout first: another process (the agent and a
+            // `cloudburst nodes` started together) may be setting up the
+            // same file.
             r.sql(|c| {
-                c.pragma_update(None, "journal_mode", "WAL")?;
-                c.pragma_update(None, "synchronous", "FULL")?;
-                c.busy_timeout(std::time::Duration::from_secs(10))
+                c.busy_timeout(std::time::Duration::from_secs(10))?;
+                wal(c)?;
+                c.pragma_update(None, "synchronous", "FULL")
             })?;
         }
         if durable {
@@ -315,11 +337,17 @@ impl Registry {
                 ),
             });
         }
+        // Each step re-reads the version under the write lock (an
+        // IMMEDIATE transaction): another process may have migrated the
+        // file since we looked.
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             self.sql(|c| {
-                let tx = c.transaction()?;
-                tx.execute_batch(m)?;
-                tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                if now as usize <= i {
+                    tx.execute_batch(m)?;
+                    tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+                }
                 tx.commit()
             })?;
         }
@@ -767,6 +795,30 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The agent and `cloudburst nodes` started together on a fresh
+    /// registry both migrate it (seen on the real pool: "table nodes
+    /// already exists" killed the agent): every opener must succeed.
+    #[test]
+    fn registries_opened_at_once_on_a_fresh_file_all_open() {
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..20 {
+            let path = dir.path().join(format!("r{round}.db"));
+            let start = std::sync::Arc::new(std::sync::Barrier::new(4));
+            let openers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Registry::open(&path).map(|_| ())
+                    })
+                })
+                .collect();
+            for o in openers {
+                o.join().unwrap().unwrap();
+            }
+        }
+    }
 
     fn node(id: &str, state: State) -> Node {
         Node {
