@@ -436,6 +436,77 @@ fn the_rendered_condor_config_reads_as_intended_in_htcondor() {
     assert_eq!(group["CloudProvider"], "\"openstack\"");
 }
 
+/// The central manager's `COLLECTOR_REQUIREMENTS`, as HTCondor's config
+/// reader expands it (with `TRUST_DOMAIN = cloudburst.test`), evaluated by
+/// the official ClassAd library against the ads a collector is sent:
+/// each cloud ad only from its own node's identity, nothing else from a
+/// pilot identity.
+const COLLECTOR_VERDICTS: &str = r#"
+import json, os, sys, htcondor2, classad2
+os.environ["CONDOR_CONFIG"] = sys.argv[1]
+os.environ["_CONDOR_TRUST_DOMAIN"] = "cloudburst.test"
+htcondor2.reload_config()
+req = classad2.ExprTree(htcondor2.param["COLLECTOR_REQUIREMENTS"])
+out = []
+for ad in json.loads(sys.argv[2]):
+    c = classad2.ClassAd(ad)
+    c["R"] = req
+    out.append(c.eval("R") is True)
+print(json.dumps(out))
+"#;
+
+#[test]
+fn the_collector_takes_cloud_ads_only_from_the_node_they_name() {
+    let Some(_) = support::python() else {
+        support::skip("a Python with PyPI htcondor");
+        return;
+    };
+    let cm = support::repo().join("condor-config/50-cloudburst-central-manager.conf");
+    let own = "cloudburst-pilot-aws-000001@cloudburst.test";
+    let cases = serde_json::json!([
+        // (ad, taken?)
+        [{"MyType": "Machine", "CloudNode": true, "CloudburstNodeId": "aws-000001", "AuthenticatedIdentity": own}, true],
+        [{"MyType": "Master", "CloudNode": true, "CloudburstNodeId": "aws-000001", "AuthenticatedIdentity": own}, true],
+        [{"MyType": "Machine", "CloudNode": true, "CloudburstNodeId": "aws-000002", "AuthenticatedIdentity": own}, false],
+        [{"MyType": "Machine", "CloudNode": true, "AuthenticatedIdentity": own}, false],
+        [{"MyType": "Machine", "CloudNode": true, "CloudburstNodeId": "aws-000001", "AuthenticatedIdentity": "condor@cm.example.edu"}, false],
+        [{"MyType": "Machine", "CloudNode": true, "CloudburstNodeId": "aws-000001"}, false],
+        [{"MyType": "Machine", "AuthenticatedIdentity": own}, false],
+        [{"MyType": "Machine", "CloudNode": false, "AuthenticatedIdentity": own}, false],
+        [{"MyType": "Machine", "AuthenticatedIdentity": "condor@cm.example.edu"}, true],
+        [{"MyType": "Machine"}, true],
+        // No ad type is exempt: a pilot's master and startd daemon ads are
+        // tied to its node too, and a pilot identity sends nothing else.
+        [{"MyType": "DaemonMaster", "CloudNode": true, "CloudburstNodeId": "aws-000002", "AuthenticatedIdentity": own}, false],
+        [{"MyType": "StartD", "CloudNode": true, "CloudburstNodeId": "aws-000001", "AuthenticatedIdentity": own}, true],
+        [{"MyType": "Scheduler", "AuthenticatedIdentity": own}, false],
+        [{"MyType": "Scheduler", "AuthenticatedIdentity": "condor@cm.example.edu"}, true],
+    ]);
+    let ads: Vec<&Value> = cases.as_array().unwrap().iter().map(|c| &c[0]).collect();
+    let want: Vec<bool> = cases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c[1].as_bool().unwrap())
+        .collect();
+    let got = py(
+        COLLECTOR_VERDICTS,
+        &[
+            cm.display().to_string(),
+            serde_json::to_string(&ads).unwrap(),
+        ],
+    );
+    let got: Vec<bool> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_bool().unwrap())
+        .collect();
+    for ((ad, w), g) in ads.iter().zip(&want).zip(&got) {
+        assert_eq!(w, g, "COLLECTOR_REQUIREMENTS on {ad}");
+    }
+}
+
 #[test]
 fn the_condor_config_files_read_as_intended_in_htcondor() {
     let Some(_) = support::python() else {
@@ -455,7 +526,7 @@ fn the_condor_config_files_read_as_intended_in_htcondor() {
 
     let req = cm["COLLECTOR_REQUIREMENTS"].as_str().unwrap();
     assert!(
-        req.contains("AuthenticatedIdentity =?= \"cloudburst-pilot@"),
+        req.contains("strcat(\"cloudburst-pilot-\", CloudburstNodeId"),
         "{req}"
     );
     for k in [
@@ -464,7 +535,7 @@ fn the_condor_config_files_read_as_intended_in_htcondor() {
     ] {
         let allow = cm[k].as_str().unwrap();
         assert!(
-            allow.contains("cloudburst-pilot@") && allow.ends_with("/*"),
+            allow.contains("cloudburst-pilot-*@") && allow.ends_with("/*"),
             "{k} = {allow}"
         );
     }

@@ -206,33 +206,15 @@ fn a_rendered_pilot_joins_with_its_token_runs_a_cloud_job_and_is_retired() {
             repo.join("condor-config/50-cloudburst-schedd.conf"),
         ],
     );
-    let agent_cfg = cloudburst::config::parse(
-        "agent.toml",
-        &format!(
-            "[pool]\ncollector = \"127.0.0.1:{port}\"\n[condor]\nbin_dir = \"{bin}\"\n\
-             [pilot]\ncentral_manager = \"127.0.0.1:{port}\"\n\
-             [[sites]]\nname = \"aws\"\nprovider = \"ec2\"\n\
-             [[sites.flavors]]\nname = \"small\"\ncpus = 2\nmemory_mb = 2048\ndisk_gb = 10\nprice_per_hour = 0.1\n",
-            port = pool.port,
-            bin = pool.tool_dir().display()
-        ),
-    )
-    .unwrap();
+    let agent_cfg = pilot_agent_config(&pool, 2, 2048);
     let condor = Condor::new(&agent_cfg, &Live);
-    let token = condor
-        .token("cloudburst-pilot@cloudburst.test", 3600, None)
-        .expect("the agent mints a pilot token");
     let node = "real-000001";
-    let rendered = cloudburst::pilot::condor_config(&cloudburst::pilot::PilotSpec {
-        config: &agent_cfg,
-        site: agent_cfg.site("aws").unwrap(),
-        flavor: agent_cfg.flavor("aws", "small").unwrap(),
-        group: None,
-        node_id: node,
-        token: &token,
-        ca_pem: None,
-    })
-    .unwrap();
+    let identity = cloudburst::pilot::token_identity(&agent_cfg, node);
+    assert_eq!(identity, "cloudburst-pilot-real-000001@cloudburst.test");
+    let token = condor
+        .token(&identity, 3600, None)
+        .expect("the agent mints a pilot token");
+    let rendered = render(&agent_cfg, node, &token);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -255,7 +237,7 @@ fn a_rendered_pilot_joins_with_its_token_runs_a_cloud_job_and_is_retired() {
     };
     pool.wait_for("the pilot's slot", LONG, |p| !cloud_slots(p).is_empty());
     let slot = &cloud_slots(&pool)[0];
-    assert_eq!(slot[1], "cloudburst-pilot@cloudburst.test", "{slot:?}");
+    assert_eq!(slot[1], identity, "{slot:?}");
     assert_eq!(slot[3], node, "{slot:?}");
     eprintln!("real pool: the pilot's slot {slot:?}");
     // The agent reads it as its node.
@@ -272,11 +254,7 @@ fn a_rendered_pilot_joins_with_its_token_runs_a_cloud_job_and_is_retired() {
             s.flavor.as_deref(),
             s.identity.as_deref()
         ),
-        (
-            Some("aws"),
-            Some("small"),
-            Some("cloudburst-pilot@cloudburst.test")
-        )
+        (Some("aws"), Some("small"), Some(identity.as_str()))
     );
     // A cloud job runs on it (marked by the transform from its
     // Requirements, matched by the real negotiator).
@@ -380,4 +358,136 @@ fn jobs_like(pool: &Pool, tool: &str, args: &[&str]) -> Vec<Vec<String>> {
         .filter(|l| !l.is_empty())
         .map(|l| l.split('\t').map(str::to_string).collect())
         .collect()
+}
+
+/// The central manager's snippet on the real collector: a pilot holding
+/// node A's token that advertises itself as node B is refused (a leaked
+/// token cannot pose as another cloud node), while node A's own pilot
+/// with the same kind of token is taken.
+#[test]
+fn a_pilots_token_advertises_only_its_own_node() {
+    let Some(release) = release() else {
+        return;
+    };
+    let repo = support::repo();
+    let pool = Pool::start(
+        &release,
+        "impostor",
+        "TRUST_DOMAIN = cloudburst.test\n",
+        &[repo.join("condor-config/50-cloudburst-central-manager.conf")],
+    );
+    let agent_cfg = pilot_agent_config(&pool, 1, 512);
+    let condor = Condor::new(&agent_cfg, &Live);
+
+    let token_a = condor
+        .token(
+            &cloudburst::pilot::token_identity(&agent_cfg, "real-a"),
+            3600,
+            None,
+        )
+        .unwrap();
+    let token_c = condor
+        .token(
+            &cloudburst::pilot::token_identity(&agent_cfg, "real-c"),
+            3600,
+            None,
+        )
+        .unwrap();
+    let _own = pool.start_pilot(
+        "real-a",
+        &render(&agent_cfg, "real-a", &token_a),
+        token_a.expose(),
+        0,
+    );
+    // Node C's token, advertising as node B.
+    let _impostor = pool.start_pilot(
+        "real-b",
+        &render(&agent_cfg, "real-b", &token_c),
+        token_c.expose(),
+        0,
+    );
+    let node_ids = |p: &Pool| {
+        jobs_like(
+            p,
+            "condor_status",
+            &[
+                "-any",
+                "-constraint",
+                "CloudNode =?= true",
+                "-af",
+                "CloudburstNodeId",
+            ],
+        )
+        .into_iter()
+        .map(|r| r.join(""))
+        .collect::<Vec<_>>()
+    };
+    pool.wait_for("node A's own pilot", LONG, |p| {
+        node_ids(p).iter().any(|n| n == "real-a")
+    });
+    // The collector takes the impostor's connection and drops it: its
+    // startd logs the failed update (the refusal itself is not logged by
+    // the collector, even at D_FULLDEBUG).
+    let start_log = impostor_log(&pool, "real-b");
+    pool.wait_for("the collector to refuse node B's updates", LONG, |_| {
+        std::fs::read_to_string(&start_log)
+            .unwrap_or_default()
+            .contains("Failed to send update")
+    });
+    let ids = node_ids(&pool);
+    assert!(!ids.iter().any(|n| n == "real-b"), "{ids:?}");
+    let mut types = jobs_like(
+        &pool,
+        "condor_status",
+        &[
+            "-any",
+            "-constraint",
+            "CloudburstNodeId =?= \"real-a\"",
+            "-af",
+            "MyType",
+        ],
+    )
+    .concat();
+    types.sort();
+    types.dedup();
+    assert!(types.contains(&"Machine".to_string()), "{types:?}");
+    eprintln!("real pool: node C's token advertising node B: every ad refused; node A's own ads listed ({types:?})");
+}
+
+fn impostor_log(pool: &Pool, node: &str) -> std::path::PathBuf {
+    pool.dir.path().join(format!("pilot-{node}/log/StartLog"))
+}
+
+/// The agent's config for pilots of one small flavour joining `pool`.
+fn pilot_agent_config(pool: &Pool, cpus: u32, memory_mb: u64) -> cloudburst::config::Config {
+    cloudburst::config::parse(
+        "agent.toml",
+        &format!(
+            "[pool]\ncollector = \"127.0.0.1:{port}\"\n[condor]\nbin_dir = \"{bin}\"\n\
+             [pilot]\ncentral_manager = \"127.0.0.1:{port}\"\ntrust_domain = \"cloudburst.test\"\n\
+             [[sites]]\nname = \"aws\"\nprovider = \"ec2\"\n\
+             [[sites.flavors]]\nname = \"small\"\ncpus = {cpus}\nmemory_mb = {memory_mb}\ndisk_gb = 10\nprice_per_hour = 0.1\n",
+            port = pool.port,
+            bin = pool.tool_dir().display()
+        ),
+    )
+    .unwrap()
+}
+
+/// The condor config the agent renders for `node` of that flavour.
+fn render(
+    cfg: &cloudburst::config::Config,
+    node: &str,
+    token: &cloudburst::secret::Secret,
+) -> String {
+    cloudburst::pilot::condor_config(&cloudburst::pilot::PilotSpec {
+        config: cfg,
+        site: cfg.site("aws").unwrap(),
+        flavor: cfg.flavor("aws", "small").unwrap(),
+        group: None,
+        node_id: node,
+        token,
+        ca_pem: None,
+    })
+    .unwrap()
 }

@@ -512,10 +512,6 @@ fn one_cycle(
         clouds,
     };
     let token_condor = Condor::new(config, &runner);
-    let identity = match &config.pilot.trust_domain {
-        Some(d) => format!("{}@{d}", config.pilot.token_identity),
-        None => config.pilot.token_identity.clone(),
-    };
     let lifetime = (config.timers.max_lifetime + config.timers.drain_grace).as_secs();
     let ca_pem = match &config.pilot.ca_certificate {
         Some(p) => Some(
@@ -527,7 +523,8 @@ fn one_cycle(
     let pilot = ConfiguredPilot {
         config: config.clone(),
         ca_pem,
-        token: |_: &crate::lifecycle::Node| -> std::result::Result<Secret, String> {
+        token: |node: &crate::lifecycle::Node| -> std::result::Result<Secret, String> {
+            let identity = crate::pilot::token_identity(config, &node.id);
             token_condor.token(&identity, lifetime, config.pilot.token_key.as_deref())
         },
     };

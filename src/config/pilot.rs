@@ -16,9 +16,10 @@ pub struct PilotConfig {
     pub central_manager: Option<String>,
     /// `TRUST_DOMAIN` and `UID_DOMAIN` of the pool (the IDTOKEN issuer).
     pub trust_domain: Option<String>,
-    /// The identity in each pilot's token (`condor_token_create
-    /// -identity`); the central manager's config allows only it to
-    /// advertise startds and masters.
+    /// The prefix of each pilot's own token identity (`condor_token_create
+    /// -identity <prefix>-<node id>@<trust domain>`); the central
+    /// manager's config lets only such identities advertise startds and
+    /// masters, each only for its own node.
     pub token_identity: String,
     /// The signing key pilot tokens are made with (`condor_token_create
     /// -key`): a key of their own in the central manager's

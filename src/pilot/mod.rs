@@ -88,6 +88,22 @@ pub fn central_manager(config: &Config) -> Result<&str, PilotError> {
     plain("pilot.central_manager", cm)
 }
 
+/// The identity in node `node_id`'s token: its own, so that the central
+/// manager can tie each cloud ad to the one node that may send it and a
+/// retired node's token can be told from a live one's
+/// (`pilot.token_identity` is the prefix: `cloudburst-pilot-aws-000001`,
+/// qualified with `pilot.trust_domain`). The central manager's snippet
+/// (`condor-config/50-cloudburst-central-manager.conf`) admits
+/// `<prefix>-*@<trust domain>` and requires the ad's `CloudburstNodeId`
+/// to be the one in the identity.
+pub fn token_identity(config: &Config, node_id: &str) -> String {
+    let user = format!("{}-{node_id}", config.pilot.token_identity);
+    match &config.pilot.trust_domain {
+        Some(d) => format!("{user}@{d}"),
+        None => user,
+    }
+}
+
 /// Minutes from boot to the pilot's hard stop (`max_lifetime +
 /// drain_grace`, rounded up as `shutdown` takes them).
 pub fn hard_stop_minutes(config: &Config) -> u64 {
@@ -430,6 +446,21 @@ mod tests {
             ),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn each_node_has_its_own_token_identity() {
+        let c = cfg("[pilot]\ntrust_domain = \"cm.example.edu\"");
+        assert_eq!(
+            token_identity(&c, "aws-000001"),
+            "cloudburst-pilot-aws-000001@cm.example.edu"
+        );
+        assert_ne!(
+            token_identity(&c, "aws-000001"),
+            token_identity(&c, "aws-000002")
+        );
+        let plain = cfg("[pilot]\ntoken_identity = \"burst\"");
+        assert_eq!(token_identity(&plain, "n1"), "burst-n1");
     }
 
     fn spec<'a>(c: &'a Config, token: &'a Secret) -> PilotSpec<'a> {
