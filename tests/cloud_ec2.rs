@@ -83,18 +83,7 @@ fn request(pool: &str, node: &str, spot: bool) -> LaunchRequest {
 
 /// The SDK, straight at moto, for what the provider does not read back.
 fn sdk() -> aws_sdk_ec2::Client {
-    let moto = Moto::shared().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let conf = rt.block_on(
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(format!("http://127.0.0.1:{}", moto.port))
-            .load(),
-    );
-    aws_sdk_ec2::Client::new(&conf)
+    support::moto::ec2_client(Moto::shared().unwrap().port)
 }
 
 fn block_on<F: std::future::Future>(f: F) -> F::Output {

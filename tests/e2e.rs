@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::agentproc::{cli, http_get, Agent};
+use support::agentproc::{cli, http_get, node_states, Agent};
 use support::mesos::MesosStandIn;
 use support::world::{completed, Job, World};
 
@@ -592,31 +592,6 @@ fn cloud_chaos_twenty_percent_of_calls_failing_still_converges_within_limits() {
 }
 
 /// The nodes' states, as `cloudburst nodes --json` lists them.
-fn node_states(cfg: &std::path::Path) -> Vec<String> {
-    let out = cli(&["nodes", "--json"], cfg);
-    let nodes: Value = serde_json::from_slice(&out.stdout).unwrap();
-    nodes
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["state"].as_str().unwrap().to_string())
-        .collect()
-}
-
-/// The agent's actions logged from now until `n` cycles are done.
-fn actions_over_cycles(agent: &mut Agent, n: usize) -> Vec<String> {
-    agent.catch_up();
-    let from = agent.seen.len();
-    for _ in 0..n {
-        agent.wait_for("cycle done");
-    }
-    agent.seen[from..]
-        .iter()
-        .filter(|l| l.contains("msg=\"action\""))
-        .cloned()
-        .collect()
-}
-
 #[test]
 fn blind_condor_cycles_drain_and_terminate_nothing_and_recovery_resumes() {
     let Some(world) = World::start("blind") else {
@@ -630,13 +605,13 @@ fn blind_condor_cycles_drain_and_terminate_nothing_and_recovery_resumes() {
     });
     // A collector restart while the nodes work: the fresh collector knows
     // no startd for a while; nothing is lost, drained or terminated.
-    actions_over_cycles(&mut agent, 2);
+    agent.actions_over_cycles(2);
     let before = node_states(&cfg);
-    assert!(before.contains(&"busy".to_string()), "{before:?}");
+    assert!(before.iter().any(|(_, s)| s == "busy"), "{before:?}");
     world
         .standin
         .edit_locked(|v| v["collector"]["fresh"] = true.into());
-    let acted = actions_over_cycles(&mut agent, 3);
+    let acted = agent.actions_over_cycles(3);
     assert!(
         acted.is_empty(),
         "acted on a restarted collector: {acted:?}"
@@ -667,7 +642,7 @@ fn blind_condor_cycles_drain_and_terminate_nothing_and_recovery_resumes() {
         world
             .standin
             .edit_locked(|v| v["faults"] = serde_json::json!({ tool: { "mode": mode } }));
-        let acted = actions_over_cycles(&mut agent, 2);
+        let acted = agent.actions_over_cycles(2);
         assert!(acted.is_empty(), "{tool} {mode}: acted blind: {acted:?}");
         let r = world.report();
         assert_eq!(r["live"].as_u64().unwrap(), live, "{tool} {mode}: {r:#}");
@@ -771,7 +746,7 @@ fn endless_output_and_hostile_machine_names_break_nothing() {
     world.standin.edit_locked(|v| {
         v["faults"] = serde_json::json!({"condor_status": {"mode": "flood", "count": 1}})
     });
-    let acted = actions_over_cycles(&mut agent, 2);
+    let acted = agent.actions_over_cycles(2);
     assert!(acted.is_empty(), "acted on a flood: {acted:?}");
     let after = peak_rss_mib(agent.child.id());
     eprintln!("hostile: agent peak RSS {before} MiB before the flood, {after} MiB after");
@@ -795,7 +770,7 @@ fn endless_output_and_hostile_machine_names_break_nothing() {
         names
     });
     assert!(!originals.is_empty());
-    let acted = actions_over_cycles(&mut agent, 6);
+    let acted = agent.actions_over_cycles(6);
     let log = world.standin.log();
     assert!(
         !log.iter().flatten().any(|a| a.contains("evil")),

@@ -96,6 +96,20 @@ impl Agent {
         got
     }
 
+    /// The actions it logged from now until `n` more cycles are done.
+    pub fn actions_over_cycles(&mut self, n: usize) -> Vec<String> {
+        self.catch_up();
+        let from = self.seen.len();
+        for _ in 0..n {
+            self.wait_for("cycle done");
+        }
+        self.seen[from..]
+            .iter()
+            .filter(|l| l.contains("msg=\"action\""))
+            .cloned()
+            .collect()
+    }
+
     pub fn tail(&self, n: usize) -> String {
         let from = self.seen.len().saturating_sub(n);
         self.seen[from..].join("\n")
@@ -143,4 +157,21 @@ pub fn cli(args: &[&str], config: &Path) -> std::process::Output {
         .arg(config)
         .output()
         .unwrap()
+}
+
+/// `cloudburst nodes --json`: (node id, state) of each node.
+pub fn node_states(config: &Path) -> Vec<(String, String)> {
+    let out = cli(&["nodes", "--json"], config);
+    let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_str().unwrap().to_string(),
+                n["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
 }

@@ -372,6 +372,32 @@ impl Pool {
     }
 }
 
+/// What a pilot needs of its pool to start beside it on this machine
+/// (cheap to clone, and sent to a launcher thread).
+#[derive(Clone, Debug)]
+pub struct PilotHost {
+    pub release: Release,
+    pub dir: PathBuf,
+    pub port: u16,
+    owner: Option<(u32, u32)>,
+}
+
+impl Pool {
+    pub fn pilot_host(&self) -> PilotHost {
+        PilotHost {
+            release: self.release.clone(),
+            dir: self.dir.path().to_path_buf(),
+            port: self.port,
+            owner: self.owner,
+        }
+    }
+
+    pub fn start_pilot(&self, node_id: &str, rendered: &str, token: &str, hard_stop: u64) -> Pilot {
+        self.pilot_host()
+            .start_pilot(node_id, &format!("i-{node_id}"), rendered, token, hard_stop)
+    }
+}
+
 /// What a pilot's rendered condor config is changed in to run beside the
 /// pool on this machine, and nothing else: paths (its own local
 /// directory, the release's binaries, the token directory), ports (no
@@ -383,7 +409,7 @@ impl Pool {
 /// writes at boot (the instance id, the hard stop). The rendered text
 /// comes first; these lines after it win.
 pub fn pilot_adaptations(
-    pool: &Pool,
+    host: &PilotHost,
     dir: &Path,
     node_id: &str,
     instance: &str,
@@ -401,26 +427,36 @@ pub fn pilot_adaptations(
          STARTD_NAME = {node_id}\n\
          CloudInstanceID = \"{instance}\"\n\
          CLOUDBURST_HARD_STOP = {hard_stop}\n",
-        root = pool.release.root.display(),
+        root = host.release.root.display(),
         dir = dir.display(),
-        port = pool.port,
+        port = host.port,
     )
 }
 
 /// A pilot: a real condor_master and condor_startd started from the
-/// condor config the agent rendered for a node, joining `pool` with the
-/// node's own IDTOKEN.
+/// condor config the agent rendered for a node, joining the pool with the
+/// node's own IDTOKEN. Dropped, it is turned off (`condor_off -master
+/// -fast`: a powered-off VM's jobs die with it).
 pub struct Pilot {
     pub node_id: String,
     pub dir: PathBuf,
     config: PathBuf,
     owner: Option<(u32, u32)>,
     release: Release,
+    /// Keep its logs when dropped (set by a world whose test failed).
+    pub keep_logs: bool,
 }
 
-impl Pool {
-    pub fn start_pilot(&self, node_id: &str, rendered: &str, token: &str, hard_stop: u64) -> Pilot {
-        let dir = self.dir.path().join(format!("pilot-{node_id}"));
+impl PilotHost {
+    pub fn start_pilot(
+        &self,
+        node_id: &str,
+        instance: &str,
+        rendered: &str,
+        token: &str,
+        hard_stop: u64,
+    ) -> Pilot {
+        let dir = self.dir.join(format!("pilot-{node_id}"));
         for d in ["log", "spool", "execute", "lock", "run", "tokens.d"] {
             std::fs::create_dir_all(dir.join(d)).unwrap();
         }
@@ -437,7 +473,7 @@ impl Pool {
             format!(
                 "include : {}\n{rendered}\n# --- adaptations (tests/support/condor_pool.rs)\n{}",
                 base.display(),
-                pilot_adaptations(self, &dir, node_id, &format!("i-{node_id}"), hard_stop)
+                pilot_adaptations(self, &dir, node_id, instance, hard_stop)
             ),
         )
         .unwrap();
@@ -450,6 +486,7 @@ impl Pool {
             config,
             owner: self.owner,
             release: self.release.clone(),
+            keep_logs: false,
         };
         let out = pilot.command("condor_master").output().unwrap();
         assert!(out.status.success(), "pilot condor_master: {}", text(&out));
@@ -466,15 +503,26 @@ impl Pilot {
         }
         c
     }
+
+    /// Whether its master still runs (it exits after the agent's
+    /// `condor_off -master`, as the VM would then power off).
+    pub fn running(&self) -> bool {
+        let Ok(log) = std::fs::read_to_string(self.dir.join("log/MasterLog")) else {
+            return true;
+        };
+        !log.contains("EXITING WITH STATUS")
+    }
 }
 
 impl Drop for Pilot {
     fn drop(&mut self) {
-        let _ = self
-            .command("condor_off")
-            .args(["-master", "-fast"])
-            .output();
-        if std::thread::panicking() {
+        if self.running() {
+            let _ = self
+                .command("condor_off")
+                .args(["-master", "-fast"])
+                .output();
+        }
+        if self.keep_logs || std::thread::panicking() {
             let keep = super::repo()
                 .join("target/real-pool-logs")
                 .join(&self.node_id);

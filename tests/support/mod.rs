@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod agentproc;
+pub mod burst_world;
 pub mod casegen;
 pub mod condor_pool;
 pub mod faultproxy;

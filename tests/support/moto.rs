@@ -100,3 +100,22 @@ pub fn spawn_tied(cmd: &mut Command) -> Child {
     });
     rx.recv().unwrap().expect("spawn a test server")
 }
+
+/// An EC2 client of the server on `port` (its config loaded on a
+/// runtime of its own; the client then works on any).
+pub fn ec2_client(port: u16) -> aws_sdk_ec2::Client {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let conf = rt.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(format!("http://127.0.0.1:{port}"))
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .load(),
+    );
+    aws_sdk_ec2::Client::new(&conf)
+}
