@@ -162,26 +162,7 @@ fn an_admins_drain_of_a_busy_node_lets_its_job_finish_then_ends_it() {
     let mut agent = Agent::start(&cfg);
     world.wait_until("the job to run", LONG, |r| r["running"] == 1);
     // The agent sees it busy at its next look.
-    let busy_nodes = || -> Vec<String> {
-        let nodes: Value = serde_json::from_slice(&cli(&["nodes", "--json"], &cfg).stdout).unwrap();
-        nodes
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|n| n["state"] == "busy")
-            .map(|n| n["id"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let started = std::time::Instant::now();
-    let mut busy = busy_nodes();
-    while busy.is_empty() {
-        assert!(
-            started.elapsed() < LONG,
-            "the agent never saw the node busy"
-        );
-        agent.wait_for("cycle done");
-        busy = busy_nodes();
-    }
+    let busy = agent.wait_for_nodes_in(&cfg, "busy", LONG);
     assert_eq!(busy.len(), 1, "{busy:?}");
     let id = busy[0].clone();
     let out = cli(&["drain", &id], &cfg);

@@ -190,11 +190,7 @@ fn a_restarted_collector_and_a_stopped_schedd_retire_nothing_on_the_real_pool() 
             .count()
             == 2
     });
-    let started = std::time::Instant::now();
-    while !node_states(&cfg).iter().any(|(_, s)| s == "busy") {
-        assert!(started.elapsed() < LONG, "the agent never saw a node busy");
-        agent.wait_for("cycle done");
-    }
+    agent.wait_for_nodes_in(&cfg, "busy", LONG);
     let before = node_states(&cfg);
 
     // The collector restarts: down (the agent's readings fail), then up
@@ -280,14 +276,7 @@ fn a_job_submitted_while_a_busy_pilot_drains_gets_a_pilot_of_its_own() {
     let cfg = world.agent_config(Knobs::default());
     let first = world.submit_cloud(1, 25);
     let mut agent = Agent::start(&cfg);
-    let started = std::time::Instant::now();
-    let busy = loop {
-        if let Some((id, _)) = node_states(&cfg).into_iter().find(|(_, s)| s == "busy") {
-            break id;
-        }
-        assert!(started.elapsed() < LONG, "the agent never saw a node busy");
-        agent.wait_for("cycle done");
-    };
+    let busy = agent.wait_for_nodes_in(&cfg, "busy", LONG).remove(0);
     let out = cli(&["drain", &busy], &cfg);
     assert!(
         out.status.success(),

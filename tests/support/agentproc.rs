@@ -110,6 +110,33 @@ impl Agent {
             .collect()
     }
 
+    /// Waits, a cycle at a time, until `cloudburst nodes` lists a node
+    /// in `state`; the ids of those in it then.
+    pub fn wait_for_nodes_in(
+        &mut self,
+        config: &Path,
+        state: &str,
+        deadline: Duration,
+    ) -> Vec<String> {
+        let until = std::time::Instant::now() + deadline;
+        loop {
+            let ids: Vec<String> = node_states(config)
+                .into_iter()
+                .filter(|(_, s)| s == state)
+                .map(|(id, _)| id)
+                .collect();
+            if !ids.is_empty() {
+                return ids;
+            }
+            assert!(
+                std::time::Instant::now() < until,
+                "the agent never listed a node {state} within {deadline:?}:\n{}",
+                self.tail(40)
+            );
+            self.wait_for("cycle done");
+        }
+    }
+
     pub fn tail(&self, n: usize) -> String {
         let from = self.seen.len().saturating_sub(n);
         self.seen[from..].join("\n")
