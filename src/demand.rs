@@ -74,7 +74,7 @@ pub fn request_of(job: &Job) -> Resources {
 }
 
 /// What the startd computes for a partitionable slot, as a 25.14 pilot
-/// advertised it (`../shared/fixtures/condor/live/condor_status-long.txt`).
+/// advertised it (`tests/data/condor/live/condor_status-long.txt`).
 pub const WITHIN_RESOURCE_LIMITS: &str = "MY.Cpus > 0 && TARGET.RequestCpus <= MY.Cpus && MY.Memory > 0 && TARGET.RequestMemory <= MY.Memory && MY.Disk > 0 && (TARGET.RequestDisk - ifthenelse(MappingMethod ?: \"\" != \"Copy\",ifthenelse(RequestedCatalogs =?= undefined || catalogs =?= undefined,0,sum(evalInEachContext(member(CatalogID,RequestedCatalogIDs) ? CatalogSize : 0,catalogs))),0)) <= MY.Disk && (TARGET.RequestGPUs =?= undefined || MY.GPUs >= TARGET.RequestGPUs)";
 
 /// A flavour at a site, for the general pool or for one protected group,

@@ -6,14 +6,14 @@ mod support;
 use cloudburst::cli::classad_cmd::{parse_command, AdFormat, AdOutput};
 
 fn convert(path: &str, from: AdFormat, to: AdOutput) -> String {
-    let full = support::shared_dir().join("fixtures/condor").join(path);
+    let full = support::data_dir().join("condor").join(path);
     let mut out = Vec::new();
     parse_command(&full, from, to, &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 
 fn fixture(path: &str) -> String {
-    std::fs::read_to_string(support::shared_dir().join("fixtures/condor").join(path)).unwrap()
+    std::fs::read_to_string(support::data_dir().join("condor").join(path)).unwrap()
 }
 
 const PAIRS: [(&str, &str); 3] = [

@@ -1,5 +1,5 @@
 //! Differential tests of the ClassAd engine against the official library
-//! (PyPI `htcondor`, driven by ../shared/classad/oracle.py): the recorded
+//! (PyPI `htcondor`, driven by tests/oracle/classad_oracle.py): the recorded
 //! cases, thousands of generated ones, and every fixture ad re-printed.
 //!
 //! The oracle runs when a Python with `htcondor` is found (`.venv/` in the
@@ -37,7 +37,7 @@ fn ours(cases: &[Json]) -> Vec<Json> {
 
 fn oracle(cases: &[Json]) -> Option<Vec<Json>> {
     let python = support::python()?;
-    let script = support::shared_dir().join("classad/oracle.py");
+    let script = support::repo().join("tests/oracle/classad_oracle.py");
     let mut child = Command::new(python)
         .arg(&script)
         .stdin(Stdio::piped())
@@ -110,7 +110,7 @@ fn report(what: &str, n: usize, bad: &[String]) {
 
 #[test]
 fn recorded_cases_agree() {
-    let text = std::fs::read_to_string(support::shared_dir().join("classad/cases.jsonl")).unwrap();
+    let text = std::fs::read_to_string(support::data_dir().join("classad/cases.jsonl")).unwrap();
     let cases: Vec<Json> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -132,7 +132,7 @@ fn seed() -> u64 {
 }
 
 fn fixture(path: &str) -> String {
-    std::fs::read_to_string(support::shared_dir().join("fixtures/condor").join(path)).unwrap()
+    std::fs::read_to_string(support::data_dir().join("condor").join(path)).unwrap()
 }
 
 fn generated_cases() -> Vec<Json> {

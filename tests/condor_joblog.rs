@@ -1,5 +1,5 @@
 //! The job queue log reader on the real schedd logs captured in
-//! ../shared/fixtures/condor/live/, and the tail on real files: split
+//! tests/data/condor/live/, and the tail on real files: split
 //! reads, partial lines, transactions, rotation, and how fast an append is
 //! seen when the file is watched.
 
@@ -20,12 +20,7 @@ use cloudburst::condor::joblog_tail::{watch, JobLogTail};
 use cloudburst::condor::JobId;
 
 fn live(name: &str) -> Vec<u8> {
-    std::fs::read(
-        support::shared_dir()
-            .join("fixtures/condor/live")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read(support::data_dir().join("condor/live").join(name)).unwrap()
 }
 
 fn read_all(bytes: &[u8]) -> JobLog {

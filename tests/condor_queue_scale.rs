@@ -17,7 +17,7 @@ use cloudburst::condor::pool::{read_collector, read_pool, Activity};
 use cloudburst::condor::queue::{read_jobs, JOB_ATTRIBUTES};
 
 fn fixture(rel: &str) -> Vec<u8> {
-    std::fs::read(support::shared_dir().join("fixtures/condor").join(rel)).unwrap()
+    std::fs::read(support::data_dir().join("condor").join(rel)).unwrap()
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn every_slot_capture_reads_as_startds() {
     // with nothing claimed, which is why we never ask for them.
     let daemon = read_pool(&mut &fixture("live/cli/startd_daemon_json.stdout")[..]).unwrap();
     assert_eq!(daemon.startds.len(), 1);
-    let long = support::shared_dir().join("fixtures/condor/live/cli/status_collector_long.stdout");
+    let long = support::data_dir().join("condor/live/cli/status_collector_long.stdout");
     let ad = cloudburst::classad::stream::LongReader::new(&std::fs::read(long).unwrap()[..])
         .next()
         .unwrap()

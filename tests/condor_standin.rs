@@ -17,7 +17,7 @@ struct Capture {
 }
 
 fn capture(name: &str) -> Capture {
-    let dir = support::shared_dir().join("fixtures/condor/live/cli");
+    let dir = support::data_dir().join("condor/live/cli");
     let read = |ext: &str| std::fs::read(dir.join(format!("{name}.{ext}"))).unwrap();
     let rc_text = String::from_utf8(read("rc")).unwrap();
     let rc = rc_text.trim().trim_start_matches("rc=").parse().unwrap();

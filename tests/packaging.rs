@@ -151,3 +151,35 @@ fn the_unit_verifies_and_its_exposure_is_at_most_2() {
     assert!(score <= 2.0, "exposure {score} > 2.0:\n{text}");
     assert!(Path::new(&path).exists());
 }
+
+/// The repository stands alone: no source, test or CI file reads the
+/// project's shared folder (only `.ci/run` names the HTCondor tarball
+/// there, for the real-pool tests, which skip without it).
+#[test]
+fn nothing_but_ci_names_a_folder_outside_the_repository() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut offenders = Vec::new();
+    let mut stack = vec![repo.join("src"), repo.join("tests"), repo.join(".ci")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue; // binary data
+            };
+            for (n, line) in text.lines().enumerate() {
+                let names = ["../shared", "/work/shared", "CLOUDBURST_SHARED"]
+                    .iter()
+                    .any(|w| line.contains(w));
+                let allowed = path.ends_with(".ci/run") && line.contains("shared/htcondor");
+                if names && !allowed && !path.ends_with("tests/packaging.rs") {
+                    offenders.push(format!("{}:{}: {line}", path.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{}", offenders.join("\n"));
+}

@@ -9,19 +9,6 @@ repo=$PWD
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# The project's shared fixtures and oracle live beside the checkout.
-shared=${CLOUDBURST_SHARED:-}
-if [ -z "$shared" ]; then
-    for d in "$repo/../shared" /work/shared; do
-        if [ -f "$d/classad/oracle.py" ]; then shared=$(cd "$d" && pwd); break; fi
-    done
-fi
-if [ -z "$shared" ] || [ ! -f "$shared/classad/oracle.py" ]; then
-    echo "tests/run.sh: the shared fixtures (../shared) were not found; set CLOUDBURST_SHARED" >&2
-    exit 2
-fi
-export CLOUDBURST_SHARED=$shared
-
 step "Python venv with the real components (.venv, .venv-openstack)"
 # .venv: the official ClassAd library (the differential oracle), a real
 # EC2 API (moto_server) and the AWS CLI (the script provider's example).
@@ -85,7 +72,7 @@ if [ "$rc" -ne 0 ]; then
 fi
 
 step "ClassAd benchmark against the official library"
-./target/release/cloudburst bench classad --fixtures "$shared/fixtures" --python "$CLOUDBURST_PYTHON" --ads 100000 --runs 3
+./target/release/cloudburst bench classad --fixtures tests/data --python "$CLOUDBURST_PYTHON" --ads 100000 --runs 3
 
 step "The README's first command: the simulator on the embedded site"
 ./target/release/cloudburst simulate --report target/simulate

@@ -1,4 +1,4 @@
-//! The simulator on real data: the traces of ../shared/traces/ (read from
+//! The simulator on real data: the traces of tests/data/traces/ (read from
 //! there, never copied), the live pool's history captures, the built-in
 //! workload's fit to the traces, determinism, and the policy's cost
 //! against the clairvoyant bound on a real grid week.
@@ -13,7 +13,7 @@ use cloudburst::sim::workload::{self, Workload};
 use cloudburst::sim::{compare, CloudModel, Setup, DEFAULT_CONFIG};
 
 fn traces() -> PathBuf {
-    support::shared_dir().join("traces")
+    support::data_dir().join("traces")
 }
 
 const ALL: Marking = Marking {
@@ -90,7 +90,7 @@ fn the_built_in_workload_is_fitted_to_the_grid_trace() {
 
 #[test]
 fn the_live_pools_history_replays() {
-    let live = support::shared_dir().join("fixtures/condor/live");
+    let live = support::data_dir().join("condor/live");
     let file = trace::read(
         &live.join("schedd-history-file.txt"),
         Format::HistoryFile,

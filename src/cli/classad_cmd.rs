@@ -1,5 +1,5 @@
 //! `cloudburst classad ...`: the engine on the command line, and the
-//! JSON-lines protocol of the differential oracle (`../shared/classad/`).
+//! JSON-lines protocol of the differential oracle (`tests/oracle/classad_oracle.py`).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};

@@ -225,8 +225,8 @@ pub fn load_config(path: Option<&std::path::Path>) -> Result<crate::config::Conf
 pub enum BenchCommand {
     /// Parse and match speed against the official ClassAd library
     Classad {
-        /// Directory of HTCondor captures (fixtures/condor/live/...)
-        #[arg(long, default_value = "../shared/fixtures")]
+        /// Directory of HTCondor captures (condor/live/... below it)
+        #[arg(long, default_value = "tests/data")]
         fixtures: PathBuf,
         /// Job ads in the generated dump
         #[arg(long, default_value_t = 100_000)]

@@ -2,7 +2,7 @@
 //! pilot's IDTOKEN. Argument vectors and the reading of each command's
 //! result are pure and live here; running them is the adapter's job.
 //!
-//! What the real pool showed (`../shared/fixtures/README.md`):
+//! What the real pool showed (`tests/data/README.md`):
 //! - `condor_drain` takes a *slot* name (`slot1@cloudpilot@vm`); the daemon
 //!   name fails with "Can't find address for startd" and exit 1;
 //! - with the default `MaxJobRetirementTime = 0`, a graceful drain evicts a

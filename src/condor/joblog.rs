@@ -3,7 +3,7 @@
 //! `joblog_tail`.
 //!
 //! The format, as `src/condor_utils/classad_log.cpp` writes it and the real
-//! captures in `../shared/fixtures/condor/live/job_queue.log.*` show, is one
+//! captures in `tests/data/condor/live/job_queue.log.*` show, is one
 //! operation a line:
 //!
 //! | op  | line                                   |

@@ -3,7 +3,7 @@
 //! process.
 //!
 //! Each rule below is a case captured from a real pool
-//! (`../shared/fixtures/condor/live/cli/`):
+//! (`tests/data/condor/live/cli/`):
 //! - a non-zero exit is never an answer (`q_schedd_down`,
 //!   `status_collector_down`, `q_bad_constraint`, `q_no_such_schedd`);
 //! - some refusals exit 0: `condor_q -global` with the schedd down prints

@@ -1,7 +1,7 @@
 //! The pool snapshot: our cloud startds, read from their *slot* ads.
 //!
 //! Two things the real pool taught shape this module
-//! (`../shared/fixtures/condor/live/cli/README.md`):
+//! (`tests/data/condor/live/cli/README.md`):
 //! - in 25.x `condor_status -startd` returns StartD *daemon* ads with no
 //!   State or Activity; slot ads come from plain `condor_status`;
 //! - a busy partitionable slot still says `Unclaimed`/`Idle` (with

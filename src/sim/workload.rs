@@ -1,7 +1,7 @@
 //! The built-in workload: what a grid site's HTCondor queue looks like over
 //! a day, drawn from distributions fitted to the real traces in
-//! `../shared/traces/` (read by `tests/sim_traces.rs`, which checks these
-//! numbers against them; the traces are not copied here).
+//! `tests/data/traces/` (read by `tests/sim_traces.rs`, which checks these
+//! numbers against them; the binary embeds only the fitted numbers).
 //!
 //! | what | distribution | fitted to |
 //! |---|---|---|

@@ -1,22 +1,21 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for the given number of seconds (default 600),
-# two at a time, seeded from the shared HTCondor captures and oracle cases.
+# two at a time, seeded from the tests' HTCondor captures and oracle cases.
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-600}
-shared=${CLOUDBURST_SHARED:-../../../shared}
-[ -d "$shared" ] || shared=/work/shared
+data=../data
 mkdir -p corpus/parse_new corpus/parse_long corpus/parse_json corpus/eval
-python3 - "$shared" <<'PY'
+python3 - "$data" <<'PY'
 import json, os, sys, glob
-shared = sys.argv[1]
-for i, line in enumerate(open(os.path.join(shared, "classad/cases.jsonl"))):
+data = sys.argv[1]
+for i, line in enumerate(open(os.path.join(data, "classad/cases.jsonl"))):
     c = json.loads(line)
     open(f"corpus/parse_new/case{i}", "w").write(c["expr"])
     my = c.get("my") or "[a = 1]"
     if my.startswith("["):
         open(f"corpus/eval/case{i}", "w").write(my.replace("\n", " ") + "\n" + c["expr"])
-for f in glob.glob(os.path.join(shared, "fixtures/condor/**/*"), recursive=True):
+for f in glob.glob(os.path.join(data, "condor/**/*"), recursive=True):
     if os.path.isfile(f) and os.path.getsize(f) < 65536:
         name = f.replace("/", "_")
         kind = "parse_json" if f.endswith(".json") else "parse_long"

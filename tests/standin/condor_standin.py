@@ -7,7 +7,7 @@ that the tests write into a temporary bin directory
 (tests/support/standin.rs). It answers from a small pool model kept in the JSON
 file named by $CONDOR_STANDIN_STATE, and prints every output, error text
 and exit status in the exact form of the real HTCondor 25.14 captures in
-../shared/fixtures/condor/live/cli/ (tests/condor_standin.rs checks that
+tests/data/condor/live/cli/ (tests/condor_standin.rs checks that
 byte for byte). Constraints and drain checks are evaluated with the
 official ClassAd library (classad2), so they mean what they mean to a real
 schedd or collector.

@@ -25,17 +25,10 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared` (real HTCondor captures, the oracle script), or
-/// `CLOUDBURST_SHARED`.
-pub fn shared_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("CLOUDBURST_SHARED") {
-        return PathBuf::from(d);
-    }
-    let beside = repo().join("../shared");
-    if beside.exists() {
-        return beside;
-    }
-    PathBuf::from("/work/shared")
+/// The tests' own data: real HTCondor captures, traces, recorded oracle
+/// answers (`tests/data/README.md` says where each came from).
+pub fn data_dir() -> PathBuf {
+    repo().join("tests/data")
 }
 
 /// A Python that can `import htcondor2`: `CLOUDBURST_PYTHON`, or the

@@ -27,7 +27,7 @@ pub struct StandIn {
 }
 
 fn live(name: &str) -> PathBuf {
-    super::shared_dir().join("fixtures/condor/live").join(name)
+    super::data_dir().join("condor/live").join(name)
 }
 
 /// A `-long` capture as the JSON objects `condor_status -json` would print.

@@ -52,7 +52,7 @@ impl Job {
 }
 
 fn captured_jobs() -> Vec<Value> {
-    let path = super::shared_dir().join("fixtures/condor/live/condor_q.json");
+    let path = super::data_dir().join("condor/live/condor_q.json");
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
@@ -157,7 +157,7 @@ start = "TARGET.WantCloud =?= true"
             "central_manager": "cm.example.edu",
             "report": report_path,
             "dir": dir,
-            "live": super::shared_dir().join("fixtures/condor/live"),
+            "live": super::data_dir().join("condor/live"),
             "tick": 0.1,
             "boot_seconds": 0.5,
         });
