@@ -402,7 +402,20 @@ fn busy_then_stopped(world: &World) -> (std::path::PathBuf, u64, Vec<String>) {
     agent.signal(libc::SIGTERM);
     agent.wait_for("stopping");
     assert!(agent.child.wait().unwrap().success());
-    let seen = world.report()["seen"].as_u64().unwrap();
+    agent.catch_up();
+    // The world reads the cloud a tick at a time: wait until it has seen
+    // every instance the agent launched before it stopped, or a launch in
+    // its last cycle would look like a second launch after the rebuild.
+    let launched = agent
+        .seen
+        .iter()
+        .filter(|l| l.contains("msg=\"action\"") && l.contains("action=\"launch"))
+        .count() as u64;
+    let r = world.wait_until("the world to see every launch", LONG, |r| {
+        r["seen"].as_u64() >= Some(launched)
+    });
+    let seen = r["seen"].as_u64().unwrap();
+    assert_eq!(seen, launched, "{r:#}\n{}", agent.tail(60));
     (cfg, seen, jobs)
 }
 
@@ -428,11 +441,17 @@ fn rebuild_converges(world: &World, cfg: &std::path::Path, seen: u64, jobs: &[St
         c == want
     });
     let r = world.wait_until("zero instances", LONG, |r| r["live"] == 0);
-    assert_eq!(r["killed"].as_array().unwrap().len(), 0, "{r:#}");
+    agent.catch_up();
+    let said: Vec<&String> = agent
+        .seen
+        .iter()
+        .filter(|l| ["action", "note", "adopt"].iter().any(|w| l.contains(w)))
+        .collect();
+    assert_eq!(r["killed"].as_array().unwrap().len(), 0, "{r:#}\n{said:#?}");
     assert_eq!(
         r["seen"].as_u64().unwrap(),
         seen,
-        "a node was launched again: {r:#}"
+        "a node was launched again: {r:#}\nthe rebuilt agent said: {said:#?}"
     );
     agent.signal(libc::SIGTERM);
     agent.wait_for("stopping");
