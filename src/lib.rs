@@ -3,7 +3,7 @@
 //! See ARCHITECTURE.md for the map of modules and the invariants.
 
 pub mod agent;
-pub mod classad;
+pub use cloudburst_classad as classad;
 pub mod cli;
 pub mod cloud;
 pub mod condor;

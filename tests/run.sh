@@ -56,12 +56,15 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
-cargo clippy --release --all-targets -- -D warnings
+cargo clippy --release --workspace --all-targets -- -D warnings
+
+step "cargo package: the ClassAd crate builds alone from what it would publish"
+cargo package --quiet -p cloudburst-classad --allow-dirty
 
 step "cargo test (release)"
-cargo test --release --no-run
+cargo test --release --workspace --no-run
 set +e
-cargo test --release -- --nocapture > target/test-output.txt 2>&1
+cargo test --release --workspace -- --nocapture > target/test-output.txt 2>&1
 rc=$?
 set -e
 grep -E '^(test |generated|recorded|fixture|upstream|bounds|queue scale|job log|sim:|pilot:|packaging:|agent:|real pool:|test result|SKIPPED)' target/test-output.txt || true

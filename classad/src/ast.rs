@@ -310,21 +310,30 @@ impl ClassAd {
     }
 
     /// Builds an ad from pairs and the permutation [`ClassAd::sort_order`]
-    /// computed for pairs with the same names in the same order.
-    pub fn from_pairs_ordered(mut pairs: Vec<(Name, Slot)>, order: &[u32]) -> ClassAd {
-        assert_eq!(pairs.len(), order.len(), "an ordering for these pairs");
-        let mut attrs = Vec::with_capacity(pairs.len());
-        // SAFETY: `order` is a permutation of 0..len (sort_order builds it by
-        // sorting the indices), so every element is read out exactly once;
-        // `pairs` is emptied without dropping them before it is freed.
-        unsafe {
-            pairs.set_len(0);
-            let src = pairs.as_ptr();
-            for &i in order {
-                attrs.push(std::ptr::read(src.add(i as usize)));
-            }
+    /// computed for pairs with the same names in the same order. An
+    /// `order` that is not a permutation of the pairs (a caller's mistake)
+    /// loses nothing: the ad is then built by sorting, as
+    /// [`ClassAd::from_pairs`] does.
+    pub fn from_pairs_ordered(pairs: Vec<(Name, Slot)>, order: &[u32]) -> ClassAd {
+        // Each pair is taken out once; Option<(Name, Slot)> has the pair's
+        // size, so this collect reuses the vector's allocation.
+        let mut slots: Vec<Option<(Name, Slot)>> = pairs.into_iter().map(Some).collect();
+        let mut attrs = Vec::with_capacity(slots.len());
+        let whole = order.len() == slots.len()
+            && order.iter().all(
+                |&i| match slots.get_mut(i as usize).and_then(Option::take) {
+                    Some(p) => {
+                        attrs.push(p);
+                        true
+                    }
+                    None => false,
+                },
+            );
+        if whole {
+            return ClassAd { attrs };
         }
-        ClassAd { attrs }
+        attrs.extend(slots.into_iter().flatten());
+        ClassAd::from_pairs(attrs)
     }
 
     /// Adds every binding of `other`, replacing existing ones.
@@ -367,6 +376,54 @@ impl Expr {
             | Expr::Str(_)
             | Expr::AbsTime(_)
             | Expr::RelTime(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(names: &[&str]) -> Vec<(Name, Slot)> {
+        let ad = crate::parser::parse_ad(
+            format!(
+                "[{}]",
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| format!("{n} = {i}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut by_input: Vec<(Name, Slot)> = ad.attrs.clone();
+        // Back to the input's order, as a reader would hand them over.
+        by_input.sort_by_key(|(n, _)| names.iter().position(|m| m.as_bytes() == n.as_bytes()));
+        by_input
+    }
+
+    #[test]
+    fn any_order_builds_the_same_ad_and_loses_nothing() {
+        let p = pairs(&["Zeta", "alpha", "Mid", "b"]);
+        let want = ClassAd::from_pairs(p.clone());
+        let good = ClassAd::sort_order(&p).unwrap();
+        assert_eq!(
+            ClassAd::from_pairs_ordered(p.clone(), &good).attrs,
+            want.attrs
+        );
+        for bad in [
+            vec![0, 0, 1, 2],
+            vec![0, 1, 2],
+            vec![0, 1, 2, 9],
+            vec![3, 3, 3, 3, 3],
+        ] {
+            assert_eq!(
+                ClassAd::from_pairs_ordered(p.clone(), &bad).attrs,
+                want.attrs,
+                "order {bad:?}"
+            );
         }
     }
 }

@@ -126,7 +126,7 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classad::parser::parse_ad;
+    use crate::parser::parse_ad;
 
     #[test]
     fn job_and_machine_match_both_ways() {
@@ -143,7 +143,7 @@ mod tests {
         assert!(m.symmetric_match(&job, &big));
         assert!(!m.symmetric_match(&job, &small));
         // Unscoped names fall back to the other ad (old ClassAd semantics).
-        let e = crate::classad::parser::parse_expr(b"Memory - RequestMemory").unwrap();
+        let e = crate::parser::parse_expr(b"Memory - RequestMemory").unwrap();
         assert_eq!(
             m.eval_with(&e, &job, &big, |v| v.number_as_f64()),
             Some(Some(2048.0))

@@ -157,6 +157,13 @@ fn simple_literal(v: &[u8]) -> Option<super::ast::Expr> {
 /// Reads `-long` output ad by ad.
 pub struct LongReader<R> {
     input: R,
+    state: LongState,
+}
+
+/// What a `-long` reader keeps between ads. Its methods take the input as
+/// `&mut dyn BufRead`, so the parser is compiled once, here, with this
+/// crate's inlining, whatever reader a caller instantiates `LongReader` with.
+struct LongState {
     line_no: usize,
     buf: Vec<u8>,
     done: bool,
@@ -253,8 +260,8 @@ impl LineCache {
 
 /// Hands the next line (without its newline) to `f`, straight from the
 /// reader's buffer when it lies within it.
-fn read_line<R: BufRead, T>(
-    input: &mut R,
+fn read_line<T>(
+    input: &mut dyn BufRead,
     buf: &mut Vec<u8>,
     f: impl FnOnce(&[u8]) -> T,
 ) -> std::io::Result<Option<T>> {
@@ -287,15 +294,35 @@ impl<R: BufRead> LongReader<R> {
     pub fn new(input: R) -> LongReader<R> {
         LongReader {
             input,
-            line_no: 0,
-            buf: Vec::with_capacity(256),
-            done: false,
-            last_len: 16,
-            cache: LineCache::default(),
-            orders: FxHashMap::default(),
+            state: LongState {
+                line_no: 0,
+                buf: Vec::with_capacity(256),
+                done: false,
+                last_len: 16,
+                cache: LineCache::default(),
+                orders: FxHashMap::default(),
+            },
         }
     }
 
+    /// Reads the next ad from a new input, keeping what this reader has
+    /// learnt (names, repeated lines): for callers that hold ads one text
+    /// at a time.
+    pub fn next_from(&mut self, input: R) -> Option<Result<ClassAd, StreamError>> {
+        self.input = input;
+        self.state.buf.clear();
+        self.state.done = false;
+        self.next_ad()
+    }
+
+    /// The next ad, `None` at the end of the input. Blank lines and lines
+    /// starting with `#` separate or are skipped, as in HTCondor's reader.
+    pub fn next_ad(&mut self) -> Option<Result<ClassAd, StreamError>> {
+        self.state.next_ad(&mut self.input)
+    }
+}
+
+impl LongState {
     /// Ads in one dump mostly carry one of a few sets of names, in the same
     /// order: the ordering found for an earlier ad with the same (interned)
     /// names is reused.
@@ -328,19 +355,7 @@ impl<R: BufRead> LongReader<R> {
         }
     }
 
-    /// Reads the next ad from a new input, keeping what this reader has
-    /// learnt (names, repeated lines): for callers that hold ads one text
-    /// at a time.
-    pub fn next_from(&mut self, input: R) -> Option<Result<ClassAd, StreamError>> {
-        self.input = input;
-        self.buf.clear();
-        self.done = false;
-        self.next_ad()
-    }
-
-    /// The next ad, `None` at the end of the input. Blank lines and lines
-    /// starting with `#` separate or are skipped, as in HTCondor's reader.
-    pub fn next_ad(&mut self) -> Option<Result<ClassAd, StreamError>> {
+    fn next_ad(&mut self, input: &mut dyn BufRead) -> Option<Result<ClassAd, StreamError>> {
         /// What a line was; an attribute goes straight into the ad.
         enum Line {
             Blank,
@@ -357,7 +372,7 @@ impl<R: BufRead> LongReader<R> {
         loop {
             let cache = &mut self.cache;
             let pairs = &mut ad;
-            let line = read_line(&mut self.input, &mut self.buf, |mut line| {
+            let line = read_line(input, &mut self.buf, |mut line| {
                 if let Some((b'\r', rest)) = line.split_last() {
                     line = rest;
                 }
@@ -600,10 +615,7 @@ mod tests {
             .unwrap();
         assert_eq!(ads.len(), 2);
         assert_eq!(
-            ads[1]
-                .lookup("c")
-                .map(crate::classad::unparse::to_text)
-                .as_deref(),
+            ads[1].lookup("c").map(crate::unparse::to_text).as_deref(),
             Some("A + 1")
         );
     }
@@ -631,7 +643,7 @@ mod tests {
             .unwrap();
         assert_eq!(ads.len(), 2);
         let r = ads[0].lookup("R").unwrap();
-        assert_eq!(crate::classad::unparse::to_text(r), "TARGET.Memory >= 10");
+        assert_eq!(crate::unparse::to_text(r), "TARGET.Memory >= 10");
         let cut = b"[\n{ \"A\": 1 }\n,\n";
         let mut r = JsonReader::new(&cut[..]);
         assert!(r.next().unwrap().is_ok());

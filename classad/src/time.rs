@@ -355,12 +355,12 @@ pub fn reltime_to_string(mut r: f64, out: &mut Vec<u8>) {
         r = -r;
     }
     let frac = r - r.floor();
-    let whole = crate::classad::value::c_double_to_i32(r);
+    let whole = crate::value::c_double_to_i32(r);
     let days = whole / 86400;
     let hrs = (whole % 86400) / 3600;
     let mins = (whole % 3600) / 60;
     let secs = f64::from(whole % 60) + frac;
-    let g = |v: f64| crate::classad::value::fmt_g(v, 6, 2);
+    let g = |v: f64| crate::value::fmt_g(v, 6, 2);
     let s = if days != 0 {
         if frac == 0.0 {
             format!("{days}+{hrs:02}:{mins:02}:{:02}", secs as i32)

@@ -501,7 +501,7 @@ mod json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classad::parser::parse_expr;
+    use crate::parser::parse_expr;
 
     fn new(s: &str) -> String {
         to_text(&parse_expr(s.as_bytes()).unwrap())

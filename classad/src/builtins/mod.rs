@@ -7,7 +7,7 @@
 mod compat;
 mod core;
 mod env_args;
-pub(crate) mod regex;
+pub mod regex;
 mod strings;
 mod times;
 

@@ -1,9 +1,9 @@
 //! Evaluation of arbitrary expressions against an ad and in a match:
 //! never a panic, a stack overflow or a hang (the evaluator's bounds).
 #![no_main]
-use cloudburst::classad::matching::with_value;
-use cloudburst::classad::parser::{parse_ad, parse_expr};
-use cloudburst::classad::Matcher;
+use cloudburst_classad::matching::with_value;
+use cloudburst_classad::parser::{parse_ad, parse_expr};
+use cloudburst_classad::Matcher;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

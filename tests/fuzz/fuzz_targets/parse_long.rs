@@ -1,6 +1,6 @@
 //! `-long` output: never a panic, errors located inside the input.
 #![no_main]
-use cloudburst::classad::stream::{LongReader, StreamError};
+use cloudburst_classad::stream::{LongReader, StreamError};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         match ad {
             Ok(ad) => {
                 let mut out = Vec::new();
-                cloudburst::classad::unparse::write_long(&ad, &mut out);
+                cloudburst_classad::unparse::write_long(&ad, &mut out);
             }
             Err(StreamError::Syntax { line, .. }) => assert!(line <= lines),
             Err(StreamError::Io(e)) => panic!("no I/O errors from a slice: {e}"),

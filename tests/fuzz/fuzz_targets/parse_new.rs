@@ -5,9 +5,9 @@
 //! minus before a number reads back as a negative literal. Agreement with
 //! the official library is tested in tests/classad_oracle.rs.)
 #![no_main]
-use cloudburst::classad::matching::eval_to_text;
-use cloudburst::classad::parser::{parse_ad, parse_expr};
-use cloudburst::classad::unparse::to_text;
+use cloudburst_classad::matching::eval_to_text;
+use cloudburst_classad::parser::{parse_ad, parse_expr};
+use cloudburst_classad::unparse::to_text;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -19,6 +19,6 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(ad) = parse_ad(data) {
         let mut out = Vec::new();
-        cloudburst::classad::unparse::write_long(&ad, &mut out);
+        cloudburst_classad::unparse::write_long(&ad, &mut out);
     }
 });
