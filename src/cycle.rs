@@ -13,61 +13,24 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::cloud::{CloudError, Instance, Inventory, LaunchRequest, TAG_NODE, TAG_POOL};
+use crate::cloud::{Inventory, LaunchRequest, TAG_NODE, TAG_POOL};
 use crate::condor::commands::{CommandError, Outcome};
 use crate::condor::presence::Presence;
 use crate::condor::{PoolSnapshot, Startd};
 use crate::config::Config;
 use crate::demand::{self, Demand, FlavorOption};
 use crate::lifecycle::{DrainCause, Node, State, Transition};
-use crate::mesos::{self, supply, MesosView};
+use crate::mesos::{self, supply};
 use crate::observed::Observed;
 use crate::planner::{self, Action, Plan};
 use crate::reconcile::reconcile;
-use crate::registry::{Registry, RegistryError};
-use crate::secret::Secret;
 
-/// The condor side, as a cycle uses it.
-pub trait CondorPort {
-    fn snapshot(&mut self, now: i64) -> PoolSnapshot;
-    fn drain(&mut self, startd: &Startd, reason: &str) -> Result<Vec<Outcome>, CommandError>;
-    fn cancel_drain(&mut self, startd: &Startd) -> Vec<Outcome>;
-}
-
-/// The cloud side, as a cycle uses it.
-pub trait CloudPort {
-    fn inventory(&mut self, site: &str) -> Observed<Inventory>;
-    fn launch(&mut self, req: &LaunchRequest) -> Result<Instance, CloudError>;
-    fn terminate(&mut self, site: &str, instance_id: &str) -> Result<(), CloudError>;
-}
-
-/// The Mesos side, as a cycle uses it (`[mesos]` only): what was read
-/// for this cycle, and the one call the agent makes to the master.
-pub trait MesosPort {
-    fn view(&self) -> &MesosView;
-    /// No more offers of this agent's resources (its tasks go on).
-    fn deactivate_agent(&mut self, agent: &str) -> Result<(), String>;
-}
-
-/// Renders a node's user-data (the pilot issue's renderer in the agent;
-/// nothing in the simulator).
-pub trait Pilot {
-    fn user_data(&self, node: &Node) -> Result<Secret, String>;
-}
-
-/// A pilot with empty user-data (simulation).
-pub struct NoPilot;
-
-impl Pilot for NoPilot {
-    fn user_data(&self, _: &Node) -> Result<Secret, String> {
-        Ok(Secret::new(String::new()))
-    }
-}
+pub use crate::ports::{CloudPort, CondorPort, MesosPort, NoPilot, Pilot, Store, StoreError};
 
 #[derive(Debug, Error)]
 pub enum CycleError {
     #[error(transparent)]
-    Registry(#[from] RegistryError),
+    Registry(#[from] StoreError),
     /// A test's fail point stopped the cycle (a simulated crash).
     #[error("interrupted at a fail point")]
     Interrupted,
@@ -118,7 +81,7 @@ impl FailPoints {
 pub struct Agent<'a> {
     pub config: &'a Config,
     pub options: Vec<FlavorOption>,
-    pub registry: &'a mut Registry,
+    pub registry: &'a mut dyn Store,
     pub presence: Presence,
     /// Makes an idempotency token for a node id (random in the agent,
     /// seeded in simulation).
@@ -129,7 +92,7 @@ pub struct Agent<'a> {
 impl<'a> Agent<'a> {
     pub fn new(
         config: &'a Config,
-        registry: &'a mut Registry,
+        registry: &'a mut dyn Store,
         tokens: Box<dyn FnMut(&str) -> String + 'a>,
     ) -> Agent<'a> {
         Agent {

@@ -9,7 +9,6 @@
 //! that fails, and never causes a launch. Pure.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -20,47 +19,7 @@ use crate::classad::{parse_expr, Matcher, Value};
 use crate::condor::job::JobShape;
 use crate::condor::{Job, JobId, JobStatus};
 use crate::config::{Config, Flavor, Group, MesosConfig, Site};
-
-/// A slot's resources.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Resources {
-    pub cpus: u64,
-    /// MiB
-    pub memory: u64,
-    /// KiB
-    pub disk: u64,
-    pub gpus: u64,
-}
-
-impl Resources {
-    /// How many requests of `r` fit in `self`.
-    pub fn fits(&self, r: &Resources) -> u64 {
-        let per = |have: u64, want: u64| have.checked_div(want).unwrap_or(u64::MAX);
-        per(self.cpus, r.cpus)
-            .min(per(self.memory, r.memory))
-            .min(per(self.disk, r.disk))
-            .min(per(self.gpus, r.gpus))
-    }
-
-    pub fn minus(&self, r: &Resources, n: u64) -> Resources {
-        Resources {
-            cpus: self.cpus.saturating_sub(r.cpus * n),
-            memory: self.memory.saturating_sub(r.memory * n),
-            disk: self.disk.saturating_sub(r.disk * n),
-            gpus: self.gpus.saturating_sub(r.gpus * n),
-        }
-    }
-}
-
-impl fmt::Display for Resources {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} cpu, {} MB", self.cpus, self.memory)?;
-        if self.gpus > 0 {
-            write!(f, ", {} gpu", self.gpus)?;
-        }
-        Ok(())
-    }
-}
+pub use crate::model::Resources;
 
 /// A job's request as the planner packs it. Undefined requests take
 /// HTCondor's usual defaults: 1 cpu, 128 MB, no disk, no GPU.

@@ -107,7 +107,7 @@ pub fn validate(c: &Config) -> Check {
     // At max_lifetime a busy node's jobs have drain_grace left, less what
     // the pilot keeps to retire and vacate: the drain must be allowed then.
     let min_retirement = c.condor.min_retirement.as_secs();
-    let margin = crate::pilot::START_MARGIN as u64;
+    let margin = crate::model::START_MARGIN as u64;
     if min_retirement > 0 && min_retirement.saturating_add(margin) > t.drain_grace.as_secs() {
         return Err((
             0,

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::constraint::{Constraint, Rule};
 use super::{format_error, thousandths, whole, MesosError, Unit};
-use crate::demand::Resources;
+use crate::model::Resources;
 
 const ENDPOINT: &str = "aurora POST /apibeta/getTasksWithoutConfigs";
 

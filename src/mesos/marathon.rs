@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::constraint::{self, Constraint};
 use super::{format_error, thousandths, whole, MesosError, Unit};
-use crate::demand::Resources;
+use crate::model::Resources;
 
 const ENDPOINT: &str = "marathon GET /v2/queue";
 

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{format_error, thousandths, whole, Agent, MesosError};
-use crate::demand::Resources;
+use crate::model::Resources;
 
 const ENDPOINT: &str = "mesos master POST /api/v1 GET_STATE";
 

@@ -26,7 +26,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::config::{Config, Flavor, MesosConfig};
-use crate::demand::Resources;
+use crate::model::Resources;
 use crate::observed::{Observed, Unknown};
 
 pub mod aurora;
@@ -215,6 +215,3 @@ impl Summary {
         s
     }
 }
-
-#[cfg(test)]
-mod plan_tests;

@@ -115,15 +115,7 @@ pub fn hard_stop_minutes(config: &Config) -> u64 {
         .div_ceil(60)
 }
 
-/// Seconds before the hard stop that a running job's retirement ends, and
-/// the vacate time it then has (`MachineMaxVacateTime`): the real startd
-/// starts evicting once less retirement is left than the vacate time, so
-/// both come off the node's life.
-pub const RETIREMENT_MARGIN: i64 = 180;
-pub const MAX_VACATE: i64 = 120;
-/// A job that states its run time starts only if it ends this long before
-/// the hard stop (the pilot's START; the planner places by the same end).
-pub const START_MARGIN: i64 = RETIREMENT_MARGIN + MAX_VACATE;
+pub use crate::model::{MAX_VACATE, RETIREMENT_MARGIN, START_MARGIN};
 
 /// The pilot's safety-net idle shutdown.
 pub fn noclaim_shutdown(config: &Config) -> Duration {
@@ -376,7 +368,7 @@ fn mesos_unit_text(spec: &PilotSpec, m: &crate::config::MesosConfig) -> Result<S
     ))
 }
 
-/// The cycle's [`crate::cycle::Pilot`]: renders each node's user-data
+/// The cycle's [`crate::ports::Pilot`]: renders each node's user-data
 /// with a fresh token from `token` (the agent passes one that runs
 /// `condor_token_create`).
 pub struct ConfiguredPilot<F> {
@@ -385,7 +377,7 @@ pub struct ConfiguredPilot<F> {
     pub token: F,
 }
 
-impl<F> crate::cycle::Pilot for ConfiguredPilot<F>
+impl<F> crate::ports::Pilot for ConfiguredPilot<F>
 where
     F: Fn(&crate::lifecycle::Node) -> Result<Secret, String>,
 {

@@ -36,6 +36,8 @@ pub enum RegistryError {
 
 type Result<T> = std::result::Result<T, RegistryError>;
 
+mod store;
+
 const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
     "CREATE TABLE nodes (

@@ -86,7 +86,7 @@ pub fn run(
     mut tick: impl FnMut(i64),
 ) -> Result<(), CycleError> {
     let cycle = config.timers.cycle.as_secs() as i64;
-    let mut registry = Registry::in_memory()?;
+    let mut registry = Registry::in_memory().map_err(crate::ports::StoreError::from)?;
     let mut tokens = 0u64;
     let mut agent = Agent::new(
         config,

@@ -28,9 +28,10 @@ use crate::condor::job::{JobReader, JobShape};
 use crate::condor::{
     Activity, Collector, Job, JobId, JobStatus, Pool, PoolSnapshot, ScheddQueue, Startd,
 };
-use crate::cycle::{CloudPort, CondorPort};
-use crate::demand::{FlavorOption, Resources};
+use crate::demand::FlavorOption;
+use crate::model::Resources;
 use crate::observed::{Observed, Unknown};
+use crate::ports::{CloudPort, CondorPort};
 
 pub use crate::rng::Rng;
 
@@ -743,7 +744,7 @@ impl WorldState {
                 // The pilot's START: a job that states its run time starts
                 // only if it can end before the hard stop.
                 if let (Some(rt), Some(stop)) = (shape.runtime, hard_stop) {
-                    if now.saturating_add(rt) > stop - crate::pilot::START_MARGIN {
+                    if now.saturating_add(rt) > stop - crate::model::START_MARGIN {
                         continue;
                     }
                 }

@@ -33,11 +33,12 @@ use serde::Serialize;
 use crate::condor::commands::drain_mode;
 use crate::condor::{Activity, Pool, Startd};
 use crate::config::Config;
-use crate::demand::{Demand, FlavorOption, Resources};
+use crate::demand::{Demand, FlavorOption};
 use crate::lifecycle::{DrainCause, Node, State};
 use crate::mesos::constraint::{Admission, PilotAttributes};
 use crate::mesos::supply::{self, Holds};
 use crate::mesos::MesosView;
+use crate::model::Resources;
 use crate::observed::Observed;
 
 /// How many cycles a drained node waits for its Mesos agent to be
@@ -326,7 +327,7 @@ fn in_backoff(inputs: &Inputs<'_>, o: usize) -> bool {
 
 /// Seconds of a node's life that no job can use: the retirement margin
 /// and vacate time before the pilot's hard stop.
-const END_MARGIN: i64 = crate::pilot::START_MARGIN;
+const END_MARGIN: i64 = crate::model::START_MARGIN;
 
 /// The last moment a job on `n` can be running.
 fn life_end(n: &Node, timers: &crate::config::Timers) -> i64 {
@@ -1069,6 +1070,9 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
     }
     plan
 }
+
+#[cfg(test)]
+mod mesos_tests;
 
 #[cfg(test)]
 pub(crate) mod tests {

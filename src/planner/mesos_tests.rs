@@ -1,14 +1,16 @@
 //! The Mesos side through the planner and the node lifecycle, on the
 //! planner tests' pool: waiting tasks buy nodes, Mesos work keeps them.
 
-use super::constraint::Constraint;
-use super::supply::{boot_failures, busy, holds};
-use super::*;
+use super::tests::{node, run_with, startd, CONFIG};
+use super::{Action, Plan};
 use crate::condor::Pool;
 use crate::config::Config;
 use crate::lifecycle::{DrainCause, Node, State};
-use crate::planner::tests::{node, run_with, startd, CONFIG};
-use crate::planner::{Action, Plan};
+use crate::mesos::constraint::Constraint;
+use crate::mesos::supply::{boot_failures, busy, holds};
+use crate::mesos::*;
+use crate::model::Resources;
+use crate::observed::{Observed, Unknown};
 
 fn config(required: bool) -> Config {
     let text = format!(
