@@ -1,26 +1,21 @@
 //! cloudburst: lets an HTCondor site burst onto clouds.
 //!
-//! See ARCHITECTURE.md for the map of modules and the invariants.
+//! The daemon crate: the agent, the CLI, and the adapters that touch
+//! processes, networks and disk. What it decides is in the pure core,
+//! `cloudburst_core`, re-exported here module by module; ARCHITECTURE.md
+//! has the map.
+
+pub use cloudburst_core::{
+    classad, config, cycle, demand, exec, lifecycle, model, observed, pilot, planner, ports,
+    reconcile, rng, secret,
+};
 
 pub mod agent;
-pub use cloudburst_classad as classad;
 pub mod cli;
 pub mod cloud;
 pub mod condor;
-pub mod config;
-pub mod cycle;
-pub mod demand;
-pub mod lifecycle;
 pub mod mesos;
-pub mod model;
-pub mod observed;
-pub mod pilot;
-pub mod planner;
-pub mod ports;
 pub mod process;
-pub mod reconcile;
 pub mod registry;
-pub mod rng;
-pub mod secret;
 pub mod sim;
 pub mod snapshot;

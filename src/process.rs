@@ -8,15 +8,13 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, BufRead, BufReader, Read};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-
-use thiserror::Error;
 
 /// How much of stderr, and of the start of stdout, is kept for messages.
 const KEEP_BYTES: usize = 64 * 1024;
@@ -85,55 +83,7 @@ fn shell_quote(a: &OsStr) -> String {
     }
 }
 
-/// A run that ended by itself (whatever its exit status).
-#[derive(Debug)]
-pub struct Finished<T> {
-    pub status: ExitStatus,
-    /// The first bytes of stdout (up to 64 KiB), for error messages.
-    pub stdout_head: Vec<u8>,
-    /// stderr (up to 64 KiB).
-    pub stderr: Vec<u8>,
-    /// What the caller's reader made of stdout.
-    pub value: T,
-    pub elapsed: Duration,
-}
-
-impl<T> Finished<T> {
-    pub fn success(&self) -> bool {
-        self.status.success()
-    }
-
-    /// "exit 1", or "killed by signal 9".
-    pub fn status_text(&self) -> String {
-        status_text(self.status)
-    }
-}
-
-pub fn status_text(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(c), _) => format!("exit {c}"),
-        (None, Some(s)) => format!("killed by signal {s}"),
-        _ => "unknown status".to_string(),
-    }
-}
-
-#[derive(Debug, Error)]
-pub enum RunError {
-    #[error("cannot start {program}: {source}")]
-    Spawn {
-        program: String,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{program} did not finish within {timeout:?} and was killed")]
-    TimedOut { program: String, timeout: Duration },
-    #[error("reading from {program}: {source}")]
-    Io {
-        program: String,
-        #[source]
-        source: io::Error,
-    },
-}
+pub use cloudburst_core::exec::{status_text, Finished, RunError};
 
 /// Keeps the first `KEEP_BYTES` that pass through.
 struct Head<R> {

@@ -183,3 +183,61 @@ fn nothing_but_ci_names_a_folder_outside_the_repository() {
     }
     assert!(offenders.is_empty(), "{}", offenders.join("\n"));
 }
+
+/// The maps stay true: every file or folder ARCHITECTURE.md and
+/// tests/README.md name exists, and every test the invariants table names
+/// (`file` `test_name`) is a function in that file.
+#[test]
+fn the_architecture_map_names_only_what_exists() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut missing = Vec::new();
+    for doc in ["ARCHITECTURE.md", "tests/README.md"] {
+        let text = std::fs::read_to_string(repo.join(doc)).unwrap();
+        let ticks: Vec<&str> = text.split('`').skip(1).step_by(2).collect();
+        let mut last_file: Option<&str> = None;
+        let mut dirs: Vec<std::path::PathBuf> = vec![repo.to_path_buf()];
+        for t in ticks {
+            let looks_like_path = !t.contains(' ')
+                && (t.ends_with(".rs")
+                    || t.ends_with(".md")
+                    || t.ends_with(".py")
+                    || t.ends_with('/')
+                    || t.ends_with(".sh"))
+                && !t.contains('*')
+                && !t.contains('<');
+            if looks_like_path {
+                // A bare name is read in the folders named before it
+                // (`condor/` ... `job.rs`).
+                let bases: Vec<std::path::PathBuf> = if t.contains('/') {
+                    vec![repo.to_path_buf(), repo.join("core/src"), repo.join("src")]
+                } else {
+                    dirs.clone()
+                };
+                let hits: Vec<std::path::PathBuf> = bases
+                    .iter()
+                    .map(|b| b.join(t))
+                    .filter(|p| p.exists())
+                    .collect();
+                if t.ends_with('/') {
+                    dirs.extend(hits.iter().cloned());
+                }
+                if hits.is_empty() {
+                    missing.push(format!("{doc}: `{t}` does not exist"));
+                }
+                last_file = (t.ends_with(".rs") && t.contains('/')).then_some(t);
+            } else if let (Some(file), "ARCHITECTURE.md") = (last_file, doc) {
+                let is_test_name = t.len() > 12
+                    && t.chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit())
+                    && t.contains('_');
+                if is_test_name {
+                    let body = std::fs::read_to_string(repo.join(file)).unwrap_or_default();
+                    if !body.contains(&format!("fn {t}(")) {
+                        missing.push(format!("{doc}: `{file}` has no test `{t}`"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}

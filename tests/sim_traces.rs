@@ -8,7 +8,7 @@ mod support;
 use std::path::PathBuf;
 
 use cloudburst::sim::policy::Kind;
-use cloudburst::sim::trace::{self, Format, Marking, TraceJob};
+use cloudburst::sim::trace_file::{self as trace, Format, Marking, TraceJob};
 use cloudburst::sim::workload::{self, Workload};
 use cloudburst::sim::{compare, CloudModel, Setup, DEFAULT_CONFIG};
 

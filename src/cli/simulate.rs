@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use crate::sim::policy::Kind;
-use crate::sim::trace::{self, Format, Marking};
+use crate::sim::trace_file::{self as trace, Format, Marking};
 use crate::sim::workload::{self, Workload};
 use crate::sim::{report, CloudModel, Setup};
 

@@ -14,8 +14,10 @@ use super::job::{Job, JobReader};
 use super::outcome::classify;
 use super::pool::{self, Collector, Pool, Startd};
 use super::queue::{read_jobs, QueueQuery};
+use super::view::{PoolSnapshot, ScheddQueue};
 use crate::config::Config;
 use crate::observed::{Observed, Unknown};
+use crate::ports::CondorPort;
 use crate::process::{self, Finished, Invocation, RunError};
 
 /// Runs one tool invocation, labelled for snapshots, handing its stdout to
@@ -69,36 +71,6 @@ fn query<T, E: std::fmt::Display>(
         }),
     });
     classify(run).into()
-}
-
-/// One schedd's queue, as read this cycle.
-#[derive(Clone, Debug)]
-pub struct ScheddQueue {
-    pub schedd: String,
-    pub jobs: Observed<Vec<Job>>,
-}
-
-/// Everything read from the pool in one cycle.
-#[derive(Clone, Debug)]
-pub struct PoolSnapshot {
-    /// The schedds asked (from the config, or the collector's list).
-    pub schedds: Observed<Vec<String>>,
-    pub queues: Vec<ScheddQueue>,
-    pub pool: Observed<Pool>,
-    pub collector: Observed<Collector>,
-    /// Distinct job ads after sharing (autocluster-like groups).
-    pub distinct_job_ads: usize,
-}
-
-impl PoolSnapshot {
-    /// The queue is known only if every schedd answered.
-    pub fn queue_known(&self) -> bool {
-        self.schedds.is_known() && self.queues.iter().all(|q| q.jobs.is_known())
-    }
-
-    pub fn jobs(&self) -> impl Iterator<Item = &Job> {
-        self.queues.iter().filter_map(|q| q.jobs.known()).flatten()
-    }
 }
 
 /// The condor side of cloudburst.
@@ -297,5 +269,28 @@ impl Condor<'_> {
         let inv = self.tool("condor_token_create", args);
         let f = process::run_capture(&inv).map_err(|e| e.to_string())?;
         commands::read_token(f.success(), &f.value, &f.stderr)
+    }
+}
+
+/// The agent's condor side is the cycle's condor port.
+impl CondorPort for Condor<'_> {
+    fn snapshot(&mut self, now: i64) -> PoolSnapshot {
+        Condor::snapshot(self, now)
+    }
+
+    fn drain(&mut self, startd: &Startd, reason: &str) -> Result<Vec<Outcome>, CommandError> {
+        Condor::drain(self, startd, reason)
+    }
+
+    fn cancel_drain(&mut self, startd: &Startd) -> Vec<Outcome> {
+        startd
+            .slots
+            .iter()
+            .map(|slot| {
+                Condor::cancel_drain(self, slot).unwrap_or_else(|e| Outcome::Failed {
+                    message: e.to_string(),
+                })
+            })
+            .collect()
     }
 }

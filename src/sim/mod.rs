@@ -2,18 +2,15 @@
 //! registry) driving a simulated pool and cloud in virtual time, beside
 //! baseline policies on identical copies of the same world.
 //!
-//! - `world` — the pool and cloud, behind the agent's ports;
-//! - `trace`, `workload` — jobs from a file, or the built-in generator;
-//! - `policy` — cloudburst and the baselines, and the driver;
-//! - `report` — outcomes, the clairvoyant bound, the table and the page.
+//! - the core's `world`, `workload`, `report`, `trace` (re-exported);
+//! - `trace_file` — trace files opened from disk;
+//! - `policy` — cloudburst and the baselines, and the driver (the real
+//!   registry, in memory).
+
+pub use cloudburst_core::sim::*;
 
 pub mod policy;
-pub mod report;
-pub mod trace;
-pub mod workload;
-pub mod world;
-
-pub use world::{CloudModel, Faults, Rng, Score, SimCloud, SimCondor, World};
+pub mod trace_file;
 
 use crate::config::Config;
 use crate::cycle::{Agent, CycleError, NoPilot, Report};

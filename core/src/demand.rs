@@ -19,6 +19,7 @@ use crate::classad::{parse_expr, Matcher, Value};
 use crate::condor::job::JobShape;
 use crate::condor::{Job, JobId, JobStatus};
 use crate::config::{Config, Flavor, Group, MesosConfig, Site};
+use crate::model::attrs;
 pub use crate::model::Resources;
 
 /// A job's request as the planner packs it. Undefined requests take
@@ -112,12 +113,12 @@ pub fn template_ad(
         "FileSystemDomain",
         Expr::string(&format!("{}.cloudburst", site.name.get_ref())),
     );
-    ad.insert_str("CloudNode", Expr::Bool(true));
-    ad.insert_str("CloudSite", Expr::string(site.name.get_ref()));
-    ad.insert_str("CloudProvider", Expr::string(site.provider.name()));
-    ad.insert_str("CloudFlavor", Expr::string(flavor.name.get_ref()));
+    ad.insert_str(attrs::CLOUD_NODE, Expr::Bool(true));
+    ad.insert_str(attrs::CLOUD_SITE, Expr::string(site.name.get_ref()));
+    ad.insert_str(attrs::CLOUD_PROVIDER, Expr::string(site.provider.name()));
+    ad.insert_str(attrs::CLOUD_FLAVOR, Expr::string(flavor.name.get_ref()));
     if let Some(g) = group {
-        ad.insert_str("CloudburstGroup", Expr::string(g.name.get_ref()));
+        ad.insert_str(attrs::GROUP, Expr::string(g.name.get_ref()));
     }
     for (name, value) in &flavor.attributes {
         ad.insert_str(name, expr(value.get_ref()));

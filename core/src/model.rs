@@ -55,3 +55,30 @@ pub const MAX_VACATE: i64 = 120;
 /// A job that states its run time starts only if it ends this long before
 /// the hard stop (the pilot's START; the planner places by the same end).
 pub const START_MARGIN: i64 = RETIREMENT_MARGIN + MAX_VACATE;
+
+/// The attributes a pilot's startd advertises about itself: what makes it
+/// a cloud node and which one. The pilot's condor config writes them, the
+/// demand side's template ad carries them, the pool reader reads them back,
+/// and the config refuses flavour attributes that would shadow them.
+pub mod attrs {
+    pub const CLOUD_NODE: &str = "CloudNode";
+    pub const CLOUD_SITE: &str = "CloudSite";
+    pub const CLOUD_PROVIDER: &str = "CloudProvider";
+    pub const CLOUD_FLAVOR: &str = "CloudFlavor";
+    /// Set by the pilot at boot from the cloud's metadata.
+    pub const CLOUD_INSTANCE_ID: &str = "CloudInstanceID";
+    pub const NODE_ID: &str = "CloudburstNodeId";
+    /// Only on nodes bought for a protected group.
+    pub const GROUP: &str = "CloudburstGroup";
+
+    /// Every one of them, in the order the pilot lists them.
+    pub const ALL: &[&str] = &[
+        CLOUD_NODE,
+        CLOUD_SITE,
+        CLOUD_PROVIDER,
+        CLOUD_FLAVOR,
+        CLOUD_INSTANCE_ID,
+        NODE_ID,
+        GROUP,
+    ];
+}

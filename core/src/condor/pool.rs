@@ -18,6 +18,7 @@ use thiserror::Error;
 use super::job::string_attr;
 use crate::classad::stream::{JsonReader, StreamError};
 use crate::classad::{ClassAd, Expr};
+use crate::model::attrs;
 
 /// What the pool side needs of each slot ad.
 /// HTCondor's `MachineMaxVacateTime` when a slot does not say (its
@@ -50,12 +51,12 @@ pub const SLOT_ATTRIBUTES: &[&str] = &[
     "LastHeardFrom",
     "MyCurrentTime",
     "AuthenticatedIdentity",
-    "CloudNode",
-    "CloudSite",
-    "CloudProvider",
-    "CloudFlavor",
-    "CloudInstanceID",
-    "CloudburstNodeId",
+    attrs::CLOUD_NODE,
+    attrs::CLOUD_SITE,
+    attrs::CLOUD_PROVIDER,
+    attrs::CLOUD_FLAVOR,
+    attrs::CLOUD_INSTANCE_ID,
+    attrs::NODE_ID,
 ];
 
 /// `condor_status` arguments for our cloud slots. No `-startd` (daemon ads
@@ -299,14 +300,17 @@ fn fold_slots<A: std::borrow::Borrow<ClassAd>>(
         let a = acc.entry(daemon).or_default();
         a.slot_count += 1;
         s.machine = s.machine.take().or_else(|| string(ad, "Machine"));
-        s.node_id = s.node_id.take().or_else(|| string(ad, "CloudburstNodeId"));
+        s.node_id = s.node_id.take().or_else(|| string(ad, attrs::NODE_ID));
         s.instance_id = s
             .instance_id
             .take()
-            .or_else(|| string(ad, "CloudInstanceID"));
-        s.site = s.site.take().or_else(|| string(ad, "CloudSite"));
-        s.provider = s.provider.take().or_else(|| string(ad, "CloudProvider"));
-        s.flavor = s.flavor.take().or_else(|| string(ad, "CloudFlavor"));
+            .or_else(|| string(ad, attrs::CLOUD_INSTANCE_ID));
+        s.site = s.site.take().or_else(|| string(ad, attrs::CLOUD_SITE));
+        s.provider = s
+            .provider
+            .take()
+            .or_else(|| string(ad, attrs::CLOUD_PROVIDER));
+        s.flavor = s.flavor.take().or_else(|| string(ad, attrs::CLOUD_FLAVOR));
         s.identity = s
             .identity
             .take()

@@ -14,7 +14,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::cloud::{Inventory, LaunchRequest, TAG_NODE, TAG_POOL};
-use crate::condor::commands::{CommandError, Outcome};
+use crate::condor::commands::Outcome;
 use crate::condor::presence::Presence;
 use crate::condor::{PoolSnapshot, Startd};
 use crate::config::Config;
@@ -621,28 +621,4 @@ fn joined(outcomes: &[Outcome]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-impl CondorPort for crate::condor::Condor<'_> {
-    fn snapshot(&mut self, now: i64) -> PoolSnapshot {
-        crate::condor::Condor::snapshot(self, now)
-    }
-
-    fn drain(&mut self, startd: &Startd, reason: &str) -> Result<Vec<Outcome>, CommandError> {
-        crate::condor::Condor::drain(self, startd, reason)
-    }
-
-    fn cancel_drain(&mut self, startd: &Startd) -> Vec<Outcome> {
-        startd
-            .slots
-            .iter()
-            .map(|slot| {
-                crate::condor::Condor::cancel_drain(self, slot).unwrap_or_else(|e| {
-                    Outcome::Failed {
-                        message: e.to_string(),
-                    }
-                })
-            })
-            .collect()
-    }
 }

@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use super::{Config, Provider};
 use crate::classad::parse_expr;
+use crate::model::attrs;
 
 type Check = Result<(), (usize, String)>;
 
@@ -18,13 +19,13 @@ const RESERVED: &[&str] = &[
     "Memory",
     "Disk",
     "GPUs",
-    "CloudNode",
-    "CloudSite",
-    "CloudProvider",
-    "CloudFlavor",
-    "CloudInstanceID",
-    "CloudburstNodeId",
-    "CloudburstGroup",
+    attrs::CLOUD_NODE,
+    attrs::CLOUD_SITE,
+    attrs::CLOUD_PROVIDER,
+    attrs::CLOUD_FLAVOR,
+    attrs::CLOUD_INSTANCE_ID,
+    attrs::NODE_ID,
+    attrs::GROUP,
     "Start",
     "Requirements",
     "WithinResourceLimits",

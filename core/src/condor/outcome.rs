@@ -11,8 +11,8 @@
 //!   fetch ads` can appear on either stream;
 //! - an empty answer is *no output at all* with exit 0 (not `[]`).
 
+use crate::exec::{status_text, Finished, RunError};
 use crate::observed::Unknown;
-use crate::process::{status_text, Finished, RunError};
 
 /// Text that means the tool could not answer, whatever its exit status.
 /// On stderr it counts anywhere; on stdout only at the start of a line, so

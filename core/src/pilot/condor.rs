@@ -10,6 +10,7 @@
 //! (`pilot.ca_certificate`) or by token, as `pilot.admin_identity`.
 
 use super::{ad_str, central_manager, noclaim_shutdown, plain, PilotError, PilotSpec, CA_FILE};
+use crate::model::attrs;
 
 pub fn condor_config(spec: &PilotSpec) -> Result<String, PilotError> {
     let cfg = spec.config;
@@ -65,34 +66,36 @@ pub fn condor_config(spec: &PilotSpec) -> Result<String, PilotError> {
     line("SLOT_TYPE_1_PARTITIONABLE = True");
     line("");
     line("# What makes this a cloud node, and which one.");
-    line("CloudNode = True");
-    line(&format!("CloudSite = {}", ad_str(site)));
+    line(&format!("{} = True", attrs::CLOUD_NODE));
+    line(&format!("{} = {}", attrs::CLOUD_SITE, ad_str(site)));
     line(&format!(
-        "CloudProvider = {}",
+        "{} = {}",
+        attrs::CLOUD_PROVIDER,
         ad_str(spec.site.provider.name())
     ));
-    line(&format!("CloudFlavor = {}", ad_str(flavor.name.get_ref())));
-    line(&format!("CloudburstNodeId = {}", ad_str(node)));
-    let mut attrs = vec![
-        "CloudNode",
-        "CloudSite",
-        "CloudProvider",
-        "CloudFlavor",
-        "CloudInstanceID",
-        "CloudburstNodeId",
-    ];
+    line(&format!(
+        "{} = {}",
+        attrs::CLOUD_FLAVOR,
+        ad_str(flavor.name.get_ref())
+    ));
+    line(&format!("{} = {}", attrs::NODE_ID, ad_str(node)));
+    let mut listed: Vec<&str> = attrs::ALL
+        .iter()
+        .copied()
+        .filter(|a| *a != attrs::GROUP)
+        .collect();
     if let Some(g) = spec.group {
-        line(&format!("CloudburstGroup = {}", ad_str(g.name.get_ref())));
-        attrs.push("CloudburstGroup");
+        line(&format!("{} = {}", attrs::GROUP, ad_str(g.name.get_ref())));
+        listed.push(attrs::GROUP);
     }
     for (name, value) in &flavor.attributes {
         // Validated as ClassAd expressions and attribute names by config.
         line(&format!("{name} = {}", value.get_ref().replace('\n', " ")));
-        attrs.push(name);
+        listed.push(name);
     }
     line(&format!(
         "STARTD_ATTRS = $(STARTD_ATTRS) {}",
-        attrs.join(" ")
+        listed.join(" ")
     ));
     // The central manager accepts master ads from the pilot identity only
     // when they are marked as cloud nodes too.
