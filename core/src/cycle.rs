@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use thiserror::Error;
 
-use crate::cloud::{Inventory, LaunchRequest, TAG_NODE, TAG_POOL};
+use crate::cloud::{ErrorKind, Inventory, LaunchRequest, TAG_NODE, TAG_POOL};
 use crate::condor::commands::Outcome;
 use crate::condor::presence::Presence;
 use crate::condor::{PoolSnapshot, Startd};
@@ -41,8 +41,79 @@ pub enum CycleError {
 pub struct Done {
     pub action: Action,
     pub node: Option<String>,
-    pub outcome: String,
+    pub outcome: ActionOutcome,
 }
+
+/// How an action ended, as a kind the metrics and status count, with the
+/// cloud's error class when a cloud call failed, and the text the journal
+/// and the log keep.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionOutcome {
+    pub effect: Effect,
+    pub class: Option<ErrorKind>,
+    text: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// The call was made and did what was asked (or found it done).
+    Done,
+    /// Nothing was attempted this cycle, and the text says why.
+    Skipped,
+    /// The call failed; it will be planned again if still wanted.
+    Failed,
+    /// The call may or may not have taken effect (a lost reply): the next
+    /// reconciliation finds out by the idempotency token.
+    Unknown,
+}
+
+impl ActionOutcome {
+    pub fn done(text: impl Into<String>) -> ActionOutcome {
+        ActionOutcome::new(Effect::Done, None, text)
+    }
+    pub fn skipped(text: impl Into<String>) -> ActionOutcome {
+        ActionOutcome::new(Effect::Skipped, None, text)
+    }
+    pub fn failed(class: Option<ErrorKind>, text: impl Into<String>) -> ActionOutcome {
+        ActionOutcome::new(Effect::Failed, class, text)
+    }
+    pub fn unknown(class: Option<ErrorKind>, text: impl Into<String>) -> ActionOutcome {
+        ActionOutcome::new(Effect::Unknown, class, text)
+    }
+    fn new(effect: Effect, class: Option<ErrorKind>, text: impl Into<String>) -> ActionOutcome {
+        ActionOutcome {
+            effect,
+            class,
+            text: text.into(),
+        }
+    }
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+    /// The cloud error class of a failed or unknown call ("capacity").
+    pub fn failure_class(&self) -> Option<String> {
+        matches!(self.effect, Effect::Failed | Effect::Unknown)
+            .then_some(self.class)
+            .flatten()
+            .map(|k| format!("{k:?}").to_lowercase())
+    }
+}
+
+impl std::fmt::Display for ActionOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// In `status.json` an outcome is its text, as before it had a type.
+impl Serialize for ActionOutcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// The node an action was for (when it got that far), and its outcome.
+type Acted = (Option<String>, ActionOutcome);
 
 /// Everything a cycle saw and did.
 #[derive(Debug, Default, Serialize)]
@@ -182,10 +253,10 @@ impl<'a> Agent<'a> {
                 .registry
                 .begin_intent(&i.id, "terminate-unknown", &i.site, now)?;
             let outcome = match cloud.terminate(&i.site, &i.id) {
-                Ok(()) => "terminated".to_string(),
-                Err(e) => format!("failed: {e}"),
+                Ok(()) => ActionOutcome::done("terminated"),
+                Err(e) => ActionOutcome::failed(Some(e.kind), format!("failed: {e}")),
             };
-            self.registry.finish_intent(intent, &outcome, now)?;
+            self.registry.finish_intent(intent, outcome.text(), now)?;
         }
         report.transitions = rec.transitions;
 
@@ -291,18 +362,21 @@ impl<'a> Agent<'a> {
         node: &str,
         agent: &str,
         now: i64,
-    ) -> Result<(Option<String>, String), CycleError> {
+    ) -> Result<Acted, CycleError> {
         let Some(port) = port else {
-            return Ok((Some(node.to_string()), "skipped: no Mesos client".into()));
+            return Ok((
+                Some(node.to_string()),
+                ActionOutcome::skipped("skipped: no Mesos client"),
+            ));
         };
         let intent = self
             .registry
             .begin_intent(node, "mesos-deactivate", agent, now)?;
         let outcome = match port.deactivate_agent(agent) {
-            Ok(()) => "deactivated".to_string(),
-            Err(e) => format!("failed: {e}"),
+            Ok(()) => ActionOutcome::done("deactivated"),
+            Err(e) => ActionOutcome::failed(None, format!("failed: {e}")),
         };
-        self.registry.finish_intent(intent, &outcome, now)?;
+        self.registry.finish_intent(intent, outcome.text(), now)?;
         Ok((Some(node.to_string()), outcome))
     }
 
@@ -356,7 +430,7 @@ impl<'a> Agent<'a> {
         pilot: &dyn Pilot,
         failed: &mut BTreeSet<(String, String)>,
         now: i64,
-    ) -> Result<(Option<String>, String), CycleError> {
+    ) -> Result<Acted, CycleError> {
         let Action::Launch {
             site,
             flavor,
@@ -373,7 +447,7 @@ impl<'a> Agent<'a> {
         {
             return Ok((
                 None,
-                "skipped: this site/flavour failed earlier in the cycle".into(),
+                ActionOutcome::skipped("skipped: this site/flavour failed earlier in the cycle"),
             ));
         }
         let pool = self.config.pool.name.get_ref().clone();
@@ -401,7 +475,12 @@ impl<'a> Agent<'a> {
         };
         let user_data = match pilot.user_data(&node) {
             Ok(u) => u,
-            Err(e) => return Ok((None, format!("not launched: user-data: {e}"))),
+            Err(e) => {
+                return Ok((
+                    None,
+                    ActionOutcome::failed(None, format!("not launched: user-data: {e}")),
+                ))
+            }
         };
         let intent = self
             .registry
@@ -428,7 +507,7 @@ impl<'a> Agent<'a> {
                 );
                 t.instance_id = Some(instance.id.clone());
                 self.registry.apply(&[t])?;
-                format!("ok: {}", instance.id)
+                ActionOutcome::done(format!("ok: {}", instance.id))
             }
             Err(e) if e.kind.is_definitive() => {
                 let t = self.transition(&node, State::Gone, now, format!("launch failed: {e}"));
@@ -455,13 +534,16 @@ impl<'a> Agent<'a> {
                         l.backoff_max.as_secs() as i64,
                     )?;
                 }
-                format!("failed: {e}")
+                ActionOutcome::failed(Some(e.kind), format!("failed: {e}"))
             }
             // The call may have taken effect: the node stays requested and
             // the next reconciliation finds its instance by the token.
-            Err(e) => format!("outcome unknown (found by its token later): {e}"),
+            Err(e) => ActionOutcome::unknown(
+                Some(e.kind),
+                format!("outcome unknown (found by its token later): {e}"),
+            ),
         };
-        self.registry.finish_intent(intent, &outcome, now)?;
+        self.registry.finish_intent(intent, outcome.text(), now)?;
         Ok((Some(id), outcome))
     }
 
@@ -473,13 +555,19 @@ impl<'a> Agent<'a> {
         snap: &'s PoolSnapshot,
         node_id: &str,
         startd: &str,
-    ) -> Result<Result<(Node, &'s Startd), (Option<String>, String)>, CycleError> {
+    ) -> Result<Result<(Node, &'s Startd), Acted>, CycleError> {
         let Some(n) = self.registry.node(node_id)? else {
-            return Ok(Err((None, "node no longer in the registry".into())));
+            return Ok(Err((
+                None,
+                ActionOutcome::skipped("node no longer in the registry"),
+            )));
         };
         match snap.pool.known().and_then(|p| p.startds.get(startd)) {
             Some(s) => Ok(Ok((n, s))),
-            None => Ok(Err((Some(n.id), "startd not in this snapshot".into()))),
+            None => Ok(Err((
+                Some(n.id),
+                ActionOutcome::skipped("startd not in this snapshot"),
+            ))),
         }
     }
 
@@ -493,14 +581,14 @@ impl<'a> Agent<'a> {
         cause: DrainCause,
         reason: &str,
         now: i64,
-    ) -> Result<(Option<String>, String), CycleError> {
+    ) -> Result<Acted, CycleError> {
         let (n, s) = match self.target(snap, node_id, startd)? {
             Ok(found) => found,
             Err(skipped) => return Ok(skipped),
         };
         let intent = self.registry.begin_intent(node_id, "drain", reason, now)?;
         let outcome = match condor.drain(s, &format!("cloudburst: {reason}")) {
-            Err(e) => format!("not sent: {e}"),
+            Err(e) => ActionOutcome::failed(None, format!("not sent: {e}")),
             Ok(outcomes) => {
                 if outcomes
                     .iter()
@@ -509,7 +597,7 @@ impl<'a> Agent<'a> {
                     let t = self.transition(&n, State::Draining, now, reason.to_string());
                     self.registry.apply(&[t])?;
                     self.registry.set_drain_cause(node_id, Some(cause))?;
-                    "draining".to_string()
+                    ActionOutcome::done("draining")
                 } else if outcomes.iter().any(|o| matches!(o, Outcome::Gone)) {
                     let t = self.transition(
                         &n,
@@ -518,13 +606,13 @@ impl<'a> Agent<'a> {
                         "its startd was already gone".into(),
                     );
                     self.registry.apply(&[t])?;
-                    "already gone".to_string()
+                    ActionOutcome::done("already gone")
                 } else {
                     joined(&outcomes)
                 }
             }
         };
-        self.registry.finish_intent(intent, &outcome, now)?;
+        self.registry.finish_intent(intent, outcome.text(), now)?;
         Ok((Some(n.id), outcome))
     }
 
@@ -535,7 +623,7 @@ impl<'a> Agent<'a> {
         node_id: &str,
         startd: &str,
         now: i64,
-    ) -> Result<(Option<String>, String), CycleError> {
+    ) -> Result<Acted, CycleError> {
         let (n, s) = match self.target(snap, node_id, startd)? {
             Ok(found) => found,
             Err(skipped) => return Ok(skipped),
@@ -552,11 +640,11 @@ impl<'a> Agent<'a> {
                 "drain cancelled: demand returned".into(),
             );
             self.registry.apply(&[t])?;
-            "cancelled".to_string()
+            ActionOutcome::done("cancelled")
         } else {
             joined(&outcomes)
         };
-        self.registry.finish_intent(intent, &outcome, now)?;
+        self.registry.finish_intent(intent, outcome.text(), now)?;
         Ok((Some(n.id), outcome))
     }
 
@@ -566,9 +654,12 @@ impl<'a> Agent<'a> {
         inventories: &BTreeMap<String, Observed<Inventory>>,
         node_id: &str,
         now: i64,
-    ) -> Result<(Option<String>, String), CycleError> {
+    ) -> Result<Acted, CycleError> {
         let Some(n) = self.registry.node(node_id)? else {
-            return Ok((None, "node no longer in the registry".into()));
+            return Ok((
+                None,
+                ActionOutcome::skipped("node no longer in the registry"),
+            ));
         };
         let instance = n.instance_id.clone().or_else(|| {
             inventories
@@ -587,9 +678,15 @@ impl<'a> Agent<'a> {
             if known {
                 let t = self.transition(&n, State::Gone, now, "no instance exists for it".into());
                 self.registry.apply(&[t])?;
-                return Ok((Some(n.id), "gone: it never had an instance".into()));
+                return Ok((
+                    Some(n.id),
+                    ActionOutcome::done("gone: it never had an instance"),
+                ));
             }
-            return Ok((Some(n.id), "waiting: its instance is not known yet".into()));
+            return Ok((
+                Some(n.id),
+                ActionOutcome::skipped("waiting: its instance is not known yet"),
+            ));
         };
         let intent = self
             .registry
@@ -606,19 +703,26 @@ impl<'a> Agent<'a> {
                 );
                 t.instance_id = Some(instance.clone());
                 self.registry.apply(&[t])?;
-                "terminating".to_string()
+                ActionOutcome::done("terminating")
             }
-            Err(e) => format!("failed (retried next cycle): {e}"),
+            Err(e) => {
+                ActionOutcome::failed(Some(e.kind), format!("failed (retried next cycle): {e}"))
+            }
         };
-        self.registry.finish_intent(intent, &outcome, now)?;
+        self.registry.finish_intent(intent, outcome.text(), now)?;
         Ok((Some(n.id), outcome))
     }
 }
 
-fn joined(outcomes: &[Outcome]) -> String {
-    outcomes
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+/// A condor command that did not do what was asked on every slot (the
+/// startd refused, the node became busy): each slot's answer.
+fn joined(outcomes: &[Outcome]) -> ActionOutcome {
+    ActionOutcome::failed(
+        None,
+        outcomes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }

@@ -70,20 +70,6 @@ pub struct Metrics {
     pub history: VecDeque<Point>,
 }
 
-/// The error class in a launch outcome ("failed: Capacity: ...").
-fn failure_class(outcome: &str) -> Option<String> {
-    let rest = outcome
-        .strip_prefix("failed: ")
-        .or_else(|| outcome.strip_prefix("outcome unknown (found by its token later): "))?;
-    Some(
-        rest.split(':')
-            .next()
-            .unwrap_or("unknown")
-            .trim()
-            .to_lowercase(),
-    )
-}
-
 impl Metrics {
     /// Takes in one cycle: its report and the nodes as they are now.
     pub fn observe(&mut self, r: &Report, nodes: &[Node], cycle_seconds: f64) {
@@ -95,7 +81,7 @@ impl Metrics {
                     .launches
                     .entry((site.clone(), flavor.clone()))
                     .or_insert(0) += 1;
-                if let Some(class) = failure_class(&d.outcome) {
+                if let Some(class) = d.outcome.failure_class() {
                     *self.failures.entry((site.clone(), class)).or_insert(0) += 1;
                 }
             }
@@ -428,17 +414,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn failure_classes_come_from_the_outcome() {
-        assert_eq!(
-            failure_class("failed: Capacity: no room").as_deref(),
-            Some("capacity")
-        );
-        assert_eq!(
-            failure_class("outcome unknown (found by its token later): Transient: timeout")
-                .as_deref(),
-            Some("transient")
-        );
-        assert_eq!(failure_class("ok: i-1"), None);
+    fn failure_classes_come_from_the_typed_outcome() {
+        use crate::cloud::ErrorKind;
+        use crate::cycle::ActionOutcome;
+        let failed = ActionOutcome::failed(Some(ErrorKind::Capacity), "failed: no room");
+        assert_eq!(failed.failure_class().as_deref(), Some("capacity"));
+        let unknown = ActionOutcome::unknown(Some(ErrorKind::Transient), "outcome unknown");
+        assert_eq!(unknown.failure_class().as_deref(), Some("transient"));
+        // A class on a call that did not fail is not a failure.
+        let mut done = ActionOutcome::done("ok: i-1");
+        assert_eq!(done.failure_class(), None);
+        done.class = Some(ErrorKind::Auth);
+        assert_eq!(done.failure_class(), None);
     }
 
     #[test]
