@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod mesos;
 pub mod model;
 pub mod observed;
+pub mod pairing;
 pub mod pilot;
 pub mod planner;
 pub mod ports;

@@ -15,6 +15,7 @@ use crate::condor::{Pool, Startd};
 use crate::config::{Config, UnknownInstances};
 use crate::lifecycle::{advance, CloudView, CondorView, Node, State, Transition};
 use crate::observed::Observed;
+use crate::pairing::StartdIndex;
 
 /// What reconciliation found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -30,7 +31,7 @@ pub struct Reconciled {
 /// Instances and startds indexed by every key a node may be known by.
 struct Index<'a> {
     instances: HashMap<(&'a str, &'a str), &'a Instance>,
-    startds: HashMap<&'a str, &'a Startd>,
+    startds: StartdIndex<'a>,
 }
 
 impl<'a> Index<'a> {
@@ -51,15 +52,7 @@ impl<'a> Index<'a> {
                 }
             }
         }
-        let mut startds = HashMap::new();
-        for s in pool.into_iter().flat_map(|p| p.startds.values()) {
-            if let Some(n) = &s.node_id {
-                startds.insert(n.as_str(), s);
-            }
-            if let Some(i) = &s.instance_id {
-                startds.insert(i.as_str(), s);
-            }
-        }
+        let startds = StartdIndex::new(pool);
         Index { instances, startds }
     }
 
@@ -79,10 +72,7 @@ impl<'a> Index<'a> {
     }
 
     fn startd(&self, n: &Node) -> Option<&'a Startd> {
-        self.startds
-            .get(n.id.as_str())
-            .or_else(|| n.instance_id.as_deref().and_then(|i| self.startds.get(i)))
-            .copied()
+        self.startds.of(n)
     }
 }
 

@@ -95,12 +95,9 @@ pub fn offline_plan(
         start,
         now,
     );
+    let index = crate::pairing::StartdIndex::new(snap.pool.known());
     for n in &mut nodes {
-        let startd = snap.pool.known().and_then(|p| {
-            p.startds
-                .values()
-                .find(|s| s.node_id.as_deref() == Some(n.id.as_str()))
-        });
+        let startd = index.of(n);
         let condor = CondorView::from(startd, presence.status(&n.id), snap.pool.is_known());
         if let Some(t) = advance(n, CloudView::Unknown, condor, &config.timers, now) {
             lifecycle::apply(n, &t);

@@ -40,6 +40,7 @@ use crate::mesos::supply::{self, Holds};
 use crate::mesos::MesosView;
 use crate::model::Resources;
 use crate::observed::Observed;
+use crate::pairing::StartdIndex;
 
 /// How many cycles a drained node waits for its Mesos agent to be
 /// deactivated before it is terminated without.
@@ -185,29 +186,13 @@ fn option_of(options: &[FlavorOption], n: &Node) -> Option<usize> {
         .position(|o| o.site == n.site && o.flavor == n.flavor && o.group == n.group)
 }
 
-/// The startd of each node, by our node id (else instance id, else name).
+/// The startd of each node (`pairing` has the rule).
 fn startds_by_node<'a>(pool: &'a Pool, nodes: &[Node]) -> HashMap<String, &'a Startd> {
-    let mut by_key: HashMap<&str, &'a Startd> = HashMap::new();
-    for s in pool.startds.values() {
-        by_key.insert(s.name.as_str(), s);
-        if let Some(i) = &s.instance_id {
-            by_key.insert(i.as_str(), s);
-        }
-        if let Some(n) = &s.node_id {
-            by_key.insert(n.as_str(), s);
-        }
-    }
-    let mut out = HashMap::new();
-    for n in nodes {
-        let found = by_key
-            .get(n.id.as_str())
-            .or_else(|| n.instance_id.as_deref().and_then(|i| by_key.get(i)))
-            .or_else(|| n.startd.as_deref().and_then(|s| by_key.get(s)));
-        if let Some(s) = found {
-            out.insert(n.id.clone(), *s);
-        }
-    }
-    out
+    let index = StartdIndex::new(Some(pool));
+    nodes
+        .iter()
+        .filter_map(|n| index.of(n).map(|s| (n.id.clone(), s)))
+        .collect()
 }
 
 fn free_of(s: &Startd) -> Resources {
