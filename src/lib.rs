@@ -6,8 +6,8 @@
 //! has the map.
 
 pub use cloudburst_core::{
-    classad, config, cycle, demand, exec, lifecycle, model, observed, pairing, pilot, planner,
-    ports, reconcile, rng, secret,
+    classad, config, cycle, decide, demand, exec, lifecycle, model, observed, pairing, pilot,
+    planner, ports, reconcile, rng, secret,
 };
 
 pub mod agent;

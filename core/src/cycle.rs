@@ -18,11 +18,12 @@ use crate::condor::commands::Outcome;
 use crate::condor::presence::Presence;
 use crate::condor::{PoolSnapshot, Startd};
 use crate::config::Config;
-use crate::demand::{self, Demand, FlavorOption};
+use crate::decide::{decide, Decision, Situation};
+use crate::demand::{self, FlavorOption};
 use crate::lifecycle::{DrainCause, Node, State, Transition};
 use crate::mesos::{self, supply};
 use crate::observed::Observed;
-use crate::planner::{self, Action, Plan};
+use crate::planner::{Action, Plan};
 use crate::reconcile::reconcile;
 
 pub use crate::ports::{CloudPort, CondorPort, MesosPort, NoPilot, Pilot, Store, StoreError};
@@ -279,9 +280,33 @@ impl<'a> Agent<'a> {
 
         // Demand and plan.
         let nodes = self.registry.live_nodes()?;
-        let demand: Option<Demand> = snap
-            .queue_known()
-            .then(|| demand::compute(snap.jobs(), &self.options, &self.config.groups, now));
+        let backoff = self.registry.backoff()?;
+        let paused = self.registry.site_pauses()?;
+        let cloud_known = inventories.values().all(Observed::is_known);
+        let month_spend = self.registry.month_spend(now)?;
+        let foreign: BTreeMap<String, (u32, u32)> = inventories
+            .iter()
+            .filter_map(|(site, inv)| {
+                inv.known()
+                    .map(|i| (site.clone(), (i.foreign, i.foreign_cores)))
+            })
+            .collect();
+        let Decision { demand, plan } = decide(
+            &Situation {
+                now,
+                config: self.config,
+                options: &self.options,
+                pool: snap.pool.known(),
+                cloud_known,
+                nodes: &nodes,
+                month_spend,
+                backoff: &backoff,
+                foreign: &foreign,
+                paused: &paused,
+                mesos,
+            },
+            snap.queue_known().then(|| snap.jobs()),
+        );
         if let Some(d) = &demand {
             report.idle_jobs = d.idle_jobs;
             report.unmatched = d
@@ -298,31 +323,6 @@ impl<'a> Agent<'a> {
                 })
                 .collect();
         }
-        let backoff = self.registry.backoff()?;
-        let paused = self.registry.site_pauses()?;
-        let cloud_known = inventories.values().all(Observed::is_known);
-        let month_spend = self.registry.month_spend(now)?;
-        let foreign: BTreeMap<String, (u32, u32)> = inventories
-            .iter()
-            .filter_map(|(site, inv)| {
-                inv.known()
-                    .map(|i| (site.clone(), (i.foreign, i.foreign_cores)))
-            })
-            .collect();
-        let plan = planner::plan(&planner::Inputs {
-            now,
-            config: self.config,
-            options: &self.options,
-            demand: demand.as_ref(),
-            pool: snap.pool.known(),
-            cloud_known,
-            nodes: &nodes,
-            month_spend,
-            backoff: &backoff,
-            foreign: &foreign,
-            paused: &paused,
-            mesos,
-        });
 
         // Act.
         let mut failed_options: BTreeSet<(String, String)> = BTreeSet::new();

@@ -16,6 +16,7 @@ pub mod cloud;
 pub mod condor;
 pub mod config;
 pub mod cycle;
+pub mod decide;
 pub mod demand;
 pub mod exec;
 pub mod lifecycle;

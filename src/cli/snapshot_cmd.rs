@@ -12,10 +12,11 @@ use anyhow::Result;
 use crate::condor::presence::Presence;
 use crate::condor::{Activity, Condor, JobStatus, PoolSnapshot};
 use crate::config::Config;
+use crate::decide::{decide, Decision, Situation};
 use crate::demand::{self, Demand, FlavorOption};
 use crate::lifecycle::{self, advance, CloudView, CondorView, Node};
 use crate::observed::Observed;
-use crate::planner::{self, Plan};
+use crate::planner::Plan;
 use crate::snapshot::{Recorder, Replay};
 
 /// The registry's nodes, saved beside the tool outputs.
@@ -103,25 +104,24 @@ pub fn offline_plan(
             lifecycle::apply(n, &t);
         }
     }
-    let demand = snap
-        .queue_known()
-        .then(|| demand::compute(snap.jobs(), &options, &config.groups, now));
     let spend = crate::registry::spend(&nodes, crate::registry::month_start(now), now);
     let backoff = Default::default();
-    let mut plan = planner::plan(&planner::Inputs {
-        now,
-        config,
-        options: &options,
-        demand: demand.as_ref(),
-        pool: snap.pool.known(),
-        cloud_known: true,
-        nodes: &nodes,
-        month_spend: spend,
-        backoff: &backoff,
-        foreign: &Default::default(),
-        paused: &Default::default(),
-        mesos: None,
-    });
+    let Decision { demand, mut plan } = decide(
+        &Situation {
+            now,
+            config,
+            options: &options,
+            pool: snap.pool.known(),
+            cloud_known: true,
+            nodes: &nodes,
+            month_spend: spend,
+            backoff: &backoff,
+            foreign: &Default::default(),
+            paused: &Default::default(),
+            mesos: None,
+        },
+        snap.queue_known().then(|| snap.jobs()),
+    );
     plan.notes.push(
         "offline: the cloud inventory is not in a condor snapshot; the registry's nodes stand for it".into(),
     );
