@@ -13,6 +13,7 @@ use cloudburst::config::Config;
 use cloudburst::cycle::{Agent, CycleError};
 use cloudburst::demand::{compute, flavor_options};
 use cloudburst::lifecycle::{DrainCause, Node, State};
+use cloudburst::pairing::StartdIndex;
 use cloudburst::planner::{plan, Action, Inputs};
 use cloudburst::registry::Registry;
 use cloudburst::sim::{CloudModel, Faults, World};
@@ -420,12 +421,13 @@ proptest! {
         let js: Vec<Job> = (0..jobs).map(|p| job(&mut r, 1, p, 1, 1024, true)).collect();
         let demand = compute(&js, &options, &config.groups, START);
         let backoff = BTreeMap::new();
+        let startds = StartdIndex::new(&pool);
         let out = plan(&Inputs {
             now: START + 30_000,
             config: &config,
             options: &options,
             demand: (which != 0).then_some(&demand),
-            pool: (which != 1).then_some(&pool),
+            startds: (which != 1).then_some(&startds),
             cloud_known: which != 2,
             nodes: &nodes,
             month_spend: 0.0,
@@ -463,13 +465,14 @@ proptest! {
         let js: Vec<Job> = (0..jobs).map(|p| job(&mut r, 1, p, cpus, 1024, true)).collect();
         let demand = compute(&js, &options, &config.groups, START);
         let backoff = BTreeMap::new();
+        let startds = StartdIndex::new(&pool);
         let inputs = |nodes: &[Node]| {
             plan(&Inputs {
                 now: START + 30_000,
                 config: &config,
                 options: &options,
                 demand: Some(&demand),
-                pool: Some(&pool),
+                startds: Some(&startds),
                 cloud_known: true,
                 nodes,
                 month_spend: 0.0,

@@ -23,6 +23,7 @@ use crate::demand::{self, FlavorOption};
 use crate::lifecycle::{DrainCause, Node, State, Transition};
 use crate::mesos::{self, supply};
 use crate::observed::Observed;
+use crate::pairing::StartdIndex;
 use crate::planner::{Action, Plan};
 use crate::reconcile::reconcile;
 
@@ -221,12 +222,14 @@ impl<'a> Agent<'a> {
         );
 
         // Reconcile.
+        // One pairing of nodes with startds for the whole cycle.
+        let startds = snap.pool.known().map(StartdIndex::new);
         let nodes = self.registry.live_nodes()?;
         let rec = reconcile(
             self.config,
             &nodes,
             &inventories,
-            &snap.pool,
+            startds.as_ref(),
             &self.presence,
             now,
         );
@@ -296,7 +299,7 @@ impl<'a> Agent<'a> {
                 now,
                 config: self.config,
                 options: &self.options,
-                pool: snap.pool.known(),
+                startds: startds.as_ref(),
                 cloud_known,
                 nodes: &nodes,
                 month_spend,

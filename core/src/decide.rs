@@ -5,11 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::condor::{Job, Pool};
+use crate::condor::Job;
 use crate::config::Config;
 use crate::demand::{self, Demand, FlavorOption};
 use crate::lifecycle::Node;
 use crate::mesos::MesosView;
+use crate::pairing::StartdIndex;
 use crate::planner::{self, Plan};
 
 /// Everything but the queue that a decision reads.
@@ -17,8 +18,9 @@ pub struct Situation<'a> {
     pub now: i64,
     pub config: &'a Config,
     pub options: &'a [FlavorOption],
-    /// `None`: the pool could not be read.
-    pub pool: Option<&'a Pool>,
+    /// The pool's startds paired with nodes; `None`: the pool could not
+    /// be read.
+    pub startds: Option<&'a StartdIndex<'a>>,
     pub cloud_known: bool,
     /// The registry's nodes, after this cycle's observed transitions.
     pub nodes: &'a [Node],
@@ -46,7 +48,7 @@ pub fn decide<'j>(s: &Situation<'_>, jobs: Option<impl IntoIterator<Item = &'j J
         config: s.config,
         options: s.options,
         demand: demand.as_ref(),
-        pool: s.pool,
+        startds: s.startds,
         cloud_known: s.cloud_known,
         nodes: s.nodes,
         month_spend: s.month_spend,

@@ -19,6 +19,8 @@ pub mod cycle;
 pub mod decide;
 pub mod demand;
 pub mod exec;
+#[cfg(test)]
+mod fixtures;
 pub mod lifecycle;
 pub mod mesos;
 pub mod model;

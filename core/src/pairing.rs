@@ -1,5 +1,5 @@
-//! Which startd is which node's: the one rule, used by reconciliation, the
-//! planner and `plan --snapshot`. A pilot advertises our node id
+//! Which startd is which node's: the one rule, built once per reading of
+//! the pool and used by reconciliation, the planner and `plan --snapshot`. A pilot advertises our node id
 //! (`CloudburstNodeId`) and its instance id; a node is paired by its id
 //! first, then by its instance id, then by the startd name recorded when
 //! it was first paired (a pilot whose ads lack both attributes).
@@ -16,13 +16,13 @@ pub struct StartdIndex<'a> {
 }
 
 impl<'a> StartdIndex<'a> {
-    pub fn new(pool: Option<&'a Pool>) -> StartdIndex<'a> {
+    pub fn new(pool: &'a Pool) -> StartdIndex<'a> {
         let mut index = StartdIndex {
             by_node: HashMap::new(),
             by_instance: HashMap::new(),
             by_name: HashMap::new(),
         };
-        for s in pool.into_iter().flat_map(|p| p.startds.values()) {
+        for s in pool.startds.values() {
             index.by_name.insert(s.name.as_str(), s);
             if let Some(n) = &s.node_id {
                 index.by_node.insert(n.as_str(), s);
@@ -53,7 +53,7 @@ mod tests {
     use super::*;
 
     fn startd(name: &str, node: Option<&str>, instance: Option<&str>) -> Startd {
-        let mut s = crate::planner::tests::startd("x", 0);
+        let mut s = crate::fixtures::startd("x", 0);
         s.name = name.into();
         s.node_id = node.map(String::from);
         s.instance_id = instance.map(String::from);
@@ -73,9 +73,9 @@ mod tests {
         ] {
             pool.startds.insert(s.name.clone(), s);
         }
-        let index = StartdIndex::new(Some(&pool));
+        let index = StartdIndex::new(&pool);
         let node = |id: &str, instance: Option<&str>, name: Option<&str>| {
-            let mut n = crate::planner::tests::node(id, crate::lifecycle::State::Idle, None);
+            let mut n = crate::fixtures::node(id, crate::lifecycle::State::Idle, None);
             n.instance_id = instance.map(String::from);
             n.startd = name.map(String::from);
             n
@@ -95,6 +95,9 @@ mod tests {
             Some("e@vm5")
         );
         assert_eq!(of(&node("n-5", Some("i-5"), Some("gone@vm"))), None);
-        assert_eq!(StartdIndex::new(None).of(&node("n-1", None, None)), None);
+        assert_eq!(
+            StartdIndex::new(&Pool::default()).of(&node("n-1", None, None)),
+            None
+        );
     }
 }

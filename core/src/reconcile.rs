@@ -11,7 +11,6 @@ use serde::Serialize;
 
 use crate::cloud::{Instance, InstanceState, Inventory};
 use crate::condor::presence::{Presence, Seen};
-use crate::condor::{Pool, Startd};
 use crate::config::{Config, UnknownInstances};
 use crate::lifecycle::{advance, CloudView, CondorView, Node, State, Transition};
 use crate::observed::Observed;
@@ -28,17 +27,13 @@ pub struct Reconciled {
     pub notes: Vec<String>,
 }
 
-/// Instances and startds indexed by every key a node may be known by.
+/// Instances indexed by every key a node may be known by.
 struct Index<'a> {
     instances: HashMap<(&'a str, &'a str), &'a Instance>,
-    startds: StartdIndex<'a>,
 }
 
 impl<'a> Index<'a> {
-    fn new(
-        inventories: &'a BTreeMap<String, Observed<Inventory>>,
-        pool: Option<&'a Pool>,
-    ) -> Index<'a> {
+    fn new(inventories: &'a BTreeMap<String, Observed<Inventory>>) -> Index<'a> {
         let mut instances = HashMap::new();
         for (site, inv) in inventories {
             let Observed::Known(inv) = inv else { continue };
@@ -52,8 +47,7 @@ impl<'a> Index<'a> {
                 }
             }
         }
-        let startds = StartdIndex::new(pool);
-        Index { instances, startds }
+        Index { instances }
     }
 
     /// The instance of a node: by our node tag, its recorded instance id,
@@ -69,10 +63,6 @@ impl<'a> Index<'a> {
             })
             .or_else(|| self.instances.get(&(site, n.token.as_str())))
             .copied()
-    }
-
-    fn startd(&self, n: &Node) -> Option<&'a Startd> {
-        self.startds.of(n)
     }
 }
 
@@ -90,13 +80,12 @@ pub fn reconcile(
     config: &Config,
     nodes: &[Node],
     inventories: &BTreeMap<String, Observed<Inventory>>,
-    pool: &Observed<Pool>,
+    startds: Option<&StartdIndex<'_>>,
     presence: &Presence,
     now: i64,
 ) -> Reconciled {
     let mut out = Reconciled::default();
-    let pool_known = pool.known();
-    let index = Index::new(inventories, pool_known);
+    let index = Index::new(inventories);
     for n in nodes.iter().filter(|n| n.state.is_live()) {
         let cloud = match inventories.get(&n.site) {
             Some(Observed::Known(_)) => match index.instance(n) {
@@ -105,8 +94,8 @@ pub fn reconcile(
             },
             _ => CloudView::Unknown,
         };
-        let startd = index.startd(n);
-        let condor = CondorView::from(startd, seen(presence, n), pool_known.is_some());
+        let startd = startds.and_then(|s| s.of(n));
+        let condor = CondorView::from(startd, seen(presence, n), startds.is_some());
         if let Some(t) = advance(n, cloud, condor, &config.timers, now) {
             out.transitions.push(t);
         }
@@ -237,8 +226,16 @@ mod tests {
             instance("i-ours", Some("p-7"), "p"),
             instance("i-other-pool", Some("q-1"), "q"),
         ]);
-        let pool = Observed::Known(Pool::default());
-        let r = reconcile(&config("adopt"), &[], &inv, &pool, &Presence::new(300), 100);
+        let pool = crate::condor::Pool::default();
+        let pool = Some(StartdIndex::new(&pool));
+        let r = reconcile(
+            &config("adopt"),
+            &[],
+            &inv,
+            pool.as_ref(),
+            &Presence::new(300),
+            100,
+        );
         assert_eq!(r.adopt.len(), 1);
         assert_eq!(r.adopt[0].id, "p-7");
         assert_eq!(r.adopt[0].state, State::Booting);
@@ -246,7 +243,7 @@ mod tests {
             &config("terminate"),
             &[],
             &inv,
-            &pool,
+            pool.as_ref(),
             &Presence::new(300),
             100,
         );
@@ -287,7 +284,7 @@ mod tests {
             &config("adopt"),
             &[node],
             &inventories(vec![i]),
-            &Observed::Known(Pool::default()),
+            Some(&StartdIndex::new(&crate::condor::Pool::default())),
             &Presence::new(300),
             100,
         );

@@ -23,6 +23,7 @@ use crate::decide::{decide, Decision, Situation};
 use crate::demand::flavor_options;
 use crate::lifecycle::{Node, State};
 use crate::observed::Observed;
+use crate::pairing::StartdIndex;
 use crate::planner;
 use crate::reconcile::reconcile;
 
@@ -249,11 +250,12 @@ pub fn run(cfg: &PlanBench, mut out: impl Write) -> Result<()> {
             Some(NOW - 86400),
             NOW,
         );
+        let startds = StartdIndex::new(&pool);
         let rec = reconcile(
             &config,
             &nodes,
             &inventories,
-            &Observed::Known(pool.clone()),
+            Some(&startds),
             &presence,
             NOW,
         );
@@ -263,7 +265,7 @@ pub fn run(cfg: &PlanBench, mut out: impl Write) -> Result<()> {
                 now: NOW,
                 config: &config,
                 options: &options,
-                pool: Some(&pool),
+                startds: Some(&startds),
                 cloud_known: true,
                 nodes: &nodes,
                 month_spend: 0.0,

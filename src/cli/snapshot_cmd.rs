@@ -96,9 +96,9 @@ pub fn offline_plan(
         start,
         now,
     );
-    let index = crate::pairing::StartdIndex::new(snap.pool.known());
+    let startds = snap.pool.known().map(crate::pairing::StartdIndex::new);
     for n in &mut nodes {
-        let startd = index.of(n);
+        let startd = startds.as_ref().and_then(|s| s.of(n));
         let condor = CondorView::from(startd, presence.status(&n.id), snap.pool.is_known());
         if let Some(t) = advance(n, CloudView::Unknown, condor, &config.timers, now) {
             lifecycle::apply(n, &t);
@@ -111,7 +111,7 @@ pub fn offline_plan(
             now,
             config,
             options: &options,
-            pool: snap.pool.known(),
+            startds: startds.as_ref(),
             cloud_known: true,
             nodes: &nodes,
             month_spend: spend,

@@ -1,10 +1,11 @@
 //! The Mesos side through the planner and the node lifecycle, on the
 //! planner tests' pool: waiting tasks buy nodes, Mesos work keeps them.
 
-use super::tests::{node, run_with, startd, CONFIG};
+use super::tests::{run_with, CONFIG};
 use super::{Action, Plan};
 use crate::condor::Pool;
 use crate::config::Config;
+use crate::fixtures::{node, startd};
 use crate::lifecycle::{DrainCause, Node, State};
 use crate::mesos::constraint::Constraint;
 use crate::mesos::supply::{boot_failures, busy, holds};
