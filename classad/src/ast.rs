@@ -196,6 +196,22 @@ impl Slot {
     }
 }
 
+impl Default for Slot {
+    /// What a taken slot leaves behind.
+    fn default() -> Slot {
+        Slot::Inline(Expr::Undefined)
+    }
+}
+
+/// The order an ad keeps a sequence of names in (see
+/// [`ClassAd::sort_order`]): `perm[i]` is the position, in the sequence,
+/// of the ad's i-th name. Made only from the names it orders, so it is a
+/// permutation of their positions.
+#[derive(Clone, Debug)]
+pub(crate) struct AdOrder {
+    perm: Vec<u32>,
+}
+
 /// A ClassAd: attribute names (case-insensitive, unique) bound to expressions.
 ///
 /// Stored as libclassad stores it, a vector sorted by [`name_order`]: lookups
@@ -298,42 +314,45 @@ impl ClassAd {
         ClassAd { attrs }
     }
 
-    /// The permutation that orders `pairs` as an ad keeps them, if their
-    /// names are all distinct (`None` otherwise).
-    pub fn sort_order(pairs: &[(Name, Slot)]) -> Option<Vec<u32>> {
-        let mut order: Vec<u32> = (0..pairs.len() as u32).collect();
-        order.sort_by(|&a, &b| name_order(&pairs[a as usize].0, &pairs[b as usize].0));
-        let distinct = order.windows(2).all(|w| {
-            name_order(&pairs[w[0] as usize].0, &pairs[w[1] as usize].0) == Ordering::Less
-        });
-        distinct.then_some(order)
+    /// How to order these names, in this order, as an ad keeps them, if
+    /// they are all distinct (`None` otherwise): for the next ads of a
+    /// dump, which carry the same names.
+    pub(crate) fn sort_order(names: &[Name]) -> Option<AdOrder> {
+        let mut perm: Vec<u32> = (0..names.len() as u32).collect();
+        perm.sort_by(|&a, &b| name_order(&names[a as usize], &names[b as usize]));
+        let distinct = perm
+            .windows(2)
+            .all(|w| name_order(&names[w[0] as usize], &names[w[1] as usize]) == Ordering::Less);
+        distinct.then_some(AdOrder { perm })
     }
 
-    /// Builds an ad from pairs and the permutation [`ClassAd::sort_order`]
-    /// computed for pairs with the same names in the same order. An
-    /// `order` that is not a permutation of the pairs (a caller's mistake)
-    /// loses nothing: the ad is then built by sorting, as
-    /// [`ClassAd::from_pairs`] does.
-    pub fn from_pairs_ordered(pairs: Vec<(Name, Slot)>, order: &[u32]) -> ClassAd {
-        // Each pair is taken out once; Option<(Name, Slot)> has the pair's
-        // size, so this collect reuses the vector's allocation.
-        let mut slots: Vec<Option<(Name, Slot)>> = pairs.into_iter().map(Some).collect();
-        let mut attrs = Vec::with_capacity(slots.len());
-        let whole = order.len() == slots.len()
-            && order.iter().all(
-                |&i| match slots.get_mut(i as usize).and_then(Option::take) {
-                    Some(p) => {
-                        attrs.push(p);
-                        true
-                    }
-                    None => false,
-                },
-            );
-        if whole {
-            return ClassAd { attrs };
+    /// Builds an ad from a reader's columns of names and values (bound
+    /// pairwise), taking each out and leaving the columns' defaults, in the
+    /// order [`ClassAd::sort_order`] found for the same names. Names the
+    /// order does not fit (another count, other names) lose nothing: the
+    /// ad is then built by sorting, as [`ClassAd::from_pairs`] does.
+    pub(crate) fn from_columns(names: &mut [Name], slots: &mut [Slot], order: &AdOrder) -> ClassAd {
+        let take = |i: usize, names: &mut [Name], slots: &mut [Slot]| {
+            (std::mem::take(&mut names[i]), std::mem::take(&mut slots[i]))
+        };
+        let n = names.len().min(slots.len());
+        if order.perm.len() != n {
+            return ClassAd::from_pairs((0..n).map(|i| take(i, names, slots)).collect());
         }
-        attrs.extend(slots.into_iter().flatten());
-        ClassAd::from_pairs(attrs)
+        // Every index is below n: the order is a permutation of 0..n.
+        let attrs: Vec<(Name, Slot)> = order
+            .perm
+            .iter()
+            .map(|&i| take(i as usize, names, slots))
+            .collect();
+        let sorted = attrs
+            .windows(2)
+            .all(|w| name_order(&w[0].0, &w[1].0) == Ordering::Less);
+        if sorted {
+            ClassAd { attrs }
+        } else {
+            ClassAd::from_pairs(attrs)
+        }
     }
 
     /// Adds every binding of `other`, replacing existing ones.
@@ -404,26 +423,38 @@ mod tests {
         by_input
     }
 
+    fn columns(p: &[(Name, Slot)]) -> (Vec<Name>, Vec<Slot>) {
+        p.iter().cloned().unzip()
+    }
+
     #[test]
-    fn any_order_builds_the_same_ad_and_loses_nothing() {
+    fn an_order_builds_the_same_ad_and_one_that_does_not_fit_loses_nothing() {
         let p = pairs(&["Zeta", "alpha", "Mid", "b"]);
         let want = ClassAd::from_pairs(p.clone());
-        let good = ClassAd::sort_order(&p).unwrap();
+        let (names, _) = columns(&p);
+        let good = ClassAd::sort_order(&names).unwrap();
+        let (mut n, mut v) = columns(&p);
         assert_eq!(
-            ClassAd::from_pairs_ordered(p.clone(), &good).attrs,
+            ClassAd::from_columns(&mut n, &mut v, &good).attrs,
             want.attrs
         );
-        for bad in [
-            vec![0, 0, 1, 2],
-            vec![0, 1, 2],
-            vec![0, 1, 2, 9],
-            vec![3, 3, 3, 3, 3],
+        // Everything was taken out.
+        assert!(n.iter().all(|n| n.is_empty()));
+        // Orders found for other names: the same count, or another.
+        for other in [
+            pairs(&["b", "Mid", "alpha", "Zeta"]),
+            pairs(&["Zeta", "alpha", "Mid"]),
+            pairs(&["Zeta", "alpha", "Mid", "b", "c"]),
+            pairs(&["a", "bb", "ccc", "dddd"]),
         ] {
+            let bad = ClassAd::sort_order(&columns(&other).0).unwrap();
+            let (mut n, mut v) = columns(&p);
             assert_eq!(
-                ClassAd::from_pairs_ordered(p.clone(), &bad).attrs,
+                ClassAd::from_columns(&mut n, &mut v, &bad).attrs,
                 want.attrs,
-                "order {bad:?}"
+                "order for {other:?}"
             );
         }
+        assert!(ClassAd::sort_order(&[Name::from("a"), Name::from("A")]).is_none());
     }
 }

@@ -10,10 +10,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rustc_hash::FxHashSet;
 
+/// Sixteen bytes: the shared form is a thin pointer, so it fits beside
+/// the static slice's non-null pointer (pairs of a name and a value are
+/// moved many times while an ad is read).
 #[derive(Clone)]
 enum Repr {
     Static(&'static [u8]),
-    Shared(Arc<[u8]>),
+    Shared(Arc<Box<[u8]>>),
 }
 
 /// An attribute name (its spelling; comparisons in ads ignore case).
@@ -33,7 +36,7 @@ fn table() -> &'static Mutex<FxHashSet<&'static [u8]>> {
 impl Name {
     /// A name of its own (not interned).
     pub fn new(bytes: &[u8]) -> Name {
-        Name(Repr::Shared(Arc::from(bytes)))
+        Name(Repr::Shared(Arc::new(bytes.into())))
     }
 
     /// The process-wide copy of a name, made on first use.
@@ -60,9 +63,29 @@ impl Name {
         }
     }
 
+    /// The process-wide copy, if this name is one.
+    pub(crate) fn as_interned(&self) -> Option<&'static [u8]> {
+        match self.0 {
+            Repr::Static(s) => Some(s),
+            Repr::Shared(_) => None,
+        }
+    }
+
+    /// A name from its process-wide copy ([`Name::as_interned`]).
+    pub(crate) fn from_interned(s: &'static [u8]) -> Name {
+        Name(Repr::Static(s))
+    }
+
     /// The same stored copy (for interned names: the same name).
     pub fn same_copy(&self, other: &Name) -> bool {
         std::ptr::eq(self.as_bytes(), other.as_bytes())
+    }
+}
+
+impl Default for Name {
+    /// The empty name, which no ad binds: what a taken name leaves behind.
+    fn default() -> Name {
+        Name(Repr::Static(b""))
     }
 }
 
@@ -96,7 +119,7 @@ impl From<&[u8]> for Name {
 
 impl From<Vec<u8>> for Name {
     fn from(b: Vec<u8>) -> Name {
-        Name(Repr::Shared(Arc::from(b)))
+        Name(Repr::Shared(Arc::new(b.into_boxed_slice())))
     }
 }
 
@@ -123,5 +146,6 @@ mod tests {
         assert!(a.same_copy(&b));
         assert_eq!(a, Name::new(b"RequestMemory"));
         assert!(!a.same_copy(&Name::new(b"RequestMemory")));
+        assert_eq!(std::mem::size_of::<Name>(), 16);
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use super::ast::{ClassAd, Expr, Name, Slot, SmallBytes};
+use super::ast::{AdOrder, ClassAd, Expr, Name, Slot, SmallBytes};
 use super::lexer::{line_col, Syntax};
 use super::parser::{parse_expr_prefix, Parser};
 
@@ -98,17 +98,31 @@ fn split_long_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
 /// without the general parser. Anything else, or anything after the
 /// literal but blanks, returns `None` and takes the general path, so the
 /// result is always what the parser would give.
-fn simple_literal(v: &[u8]) -> Option<super::ast::Expr> {
-    use super::ast::Expr;
-    let end = v.iter().rposition(|c| !c.is_ascii_whitespace())? + 1;
-    let t = &v[..end];
+fn simple_literal(v: &[u8]) -> Option<Expr> {
+    let mut out = Slot::default();
+    write_literal(v, &mut out).then(|| out.into_expr())
+}
+
+/// Stores the plain literal `v` is, if it is one ([`simple_literal`]),
+/// straight into `slot`: a value built on the stack and then copied in
+/// costs more than recognising it.
+#[inline(always)]
+fn write_literal(v: &[u8], slot: &mut Slot) -> bool {
+    let Some(last) = v.iter().rposition(|c| !c.is_ascii_whitespace()) else {
+        return false;
+    };
+    let t = &v[..=last];
     match t[0] {
         b'"' => {
-            let body = &t[1..t.len().checked_sub(1).filter(|&n| n >= 1)?];
-            if t[t.len() - 1] != b'"' || memchr::memchr3(b'"', b'\\', 0, body).is_some() {
-                return None;
+            if t.len() < 2 || t[t.len() - 1] != b'"' {
+                return false;
             }
-            Some(Expr::Str(SmallBytes::new(body)))
+            let body = &t[1..t.len() - 1];
+            if memchr::memchr3(b'"', b'\\', 0, body).is_some() {
+                return false;
+            }
+            *slot = Slot::Inline(Expr::Str(SmallBytes::new(body)));
+            true
         }
         b'-' | b'0'..=b'9' => {
             let digits = t.strip_prefix(b"-").unwrap_or(t);
@@ -117,39 +131,47 @@ fn simple_literal(v: &[u8]) -> Option<super::ast::Expr> {
                 None => (digits, None),
             };
             if int_part.is_empty() || !int_part.iter().all(u8::is_ascii_digit) {
-                return None;
+                return false;
             }
             match frac {
                 None => {
                     // Leading zeros, and values near the i64 limits, have
                     // quirks: leave them to the lexer.
                     if (int_part[0] == b'0' && int_part.len() > 1) || int_part.len() > 18 {
-                        return None;
+                        return false;
                     }
                     let mut n: i64 = 0;
                     for &d in int_part {
                         n = n * 10 + i64::from(d - b'0');
                     }
-                    Some(Expr::Int(if t[0] == b'-' { -n } else { n }))
+                    *slot = Slot::Inline(Expr::Int(if t[0] == b'-' { -n } else { n }));
+                    true
                 }
                 Some(f) => {
                     if f.is_empty() || !f.iter().all(u8::is_ascii_digit) {
-                        return None;
+                        return false;
                     }
-                    std::str::from_utf8(t).ok()?.parse().ok().map(Expr::Real)
+                    match std::str::from_utf8(t).ok().and_then(|t| t.parse().ok()) {
+                        Some(r) => {
+                            *slot = Slot::Inline(Expr::Real(r));
+                            true
+                        }
+                        None => false,
+                    }
                 }
             }
         }
         _ => {
             if t.eq_ignore_ascii_case(b"true") {
-                Some(Expr::Bool(true))
+                *slot = Slot::Inline(Expr::Bool(true));
             } else if t.eq_ignore_ascii_case(b"false") {
-                Some(Expr::Bool(false))
+                *slot = Slot::Inline(Expr::Bool(false));
             } else if t.eq_ignore_ascii_case(b"undefined") {
-                Some(Expr::Undefined)
+                *slot = Slot::Inline(Expr::Undefined);
             } else {
-                None
+                return false;
             }
+            true
         }
     }
 }
@@ -167,8 +189,7 @@ struct LongState {
     line_no: usize,
     buf: Vec<u8>,
     done: bool,
-    /// Attributes in the previous ad, to size the next one.
-    last_len: usize,
+    ad: AdBuilder,
     cache: LineCache,
     /// Orderings of recently seen name sequences (see `finish`).
     orders: FxHashMap<u64, KnownOrder>,
@@ -176,15 +197,16 @@ struct LongState {
 
 /// The names of an ad as read, and the order the ad keeps them in
 /// (`None` if a name repeats).
-type KnownOrder = (Vec<Name>, Option<Arc<Vec<u32>>>);
+type KnownOrder = (Vec<Name>, Option<Arc<AdOrder>>);
 
 /// Parsed attribute lines by their text. Tool output repeats whole lines
 /// from ad to ad (owners, commands, requirements), so each distinct line is
 /// parsed once and its name and value shared, as HTCondor's own expression
 /// cache does. Bounded: when full it starts over.
-pub struct LineCache {
+struct LineCache {
     lines: FxHashMap<Box<[u8]>, (Name, Slot)>,
-    recent: Vec<Option<Name>>,
+    /// Interned names by a hash of a few of their bytes.
+    recent: Vec<Option<&'static [u8]>>,
     bytes: usize,
 }
 
@@ -202,7 +224,9 @@ impl LineCache {
     const MAX_BYTES: usize = 16 << 20;
     const MAX_LINE: usize = 4096;
 
-    fn intern(&mut self, name: &[u8]) -> Name {
+    /// Stores the process-wide copy of `name` in `out`.
+    #[inline(always)]
+    fn intern_into(&mut self, name: &[u8], out: &mut Name) {
         // A direct-mapped front: names differ in length or a few bytes.
         let byte = |i: usize| u32::from(name.get(i).copied().unwrap_or(0));
         let key = (name.len() as u32) << 24
@@ -210,36 +234,44 @@ impl LineCache {
             | byte(name.len() / 2) << 8
             | byte(name.len().wrapping_sub(1));
         let slot = (key.wrapping_mul(0x9E37_79B1) >> 20) as usize % self.recent.len();
-        if let Some(n) = &self.recent[slot] {
-            if &n[..] == name {
-                return n.clone();
-            }
+        match self.recent[slot] {
+            Some(s) if s == name => *out = Name::from_interned(s),
+            _ => self.intern_slow(name, slot, out),
         }
-        let n = self.intern_slow(name);
-        self.recent[slot] = Some(n.clone());
-        n
     }
 
-    fn intern_slow(&mut self, name: &[u8]) -> Name {
-        Name::interned(name)
+    #[inline(never)]
+    fn intern_slow(&mut self, name: &[u8], slot: usize, out: &mut Name) {
+        let n = Name::interned(name);
+        if let Some(s) = n.as_interned() {
+            self.recent[slot] = Some(s);
+        }
+        *out = n;
+    }
+
+    fn intern(&mut self, name: &[u8]) -> Name {
+        let mut n = Name::default();
+        self.intern_into(name, &mut n);
+        n
     }
 
     /// Adds the attribute on `line` (a complete `Name = value` line). Plain
     /// literals are cheaper to read than to look up; only lines that need
     /// the expression parser go through the cache.
-    pub fn parse_into(
-        &mut self,
-        line: &[u8],
-        ad: &mut Vec<(Name, Slot)>,
-    ) -> Result<(), (usize, String)> {
+    fn parse_into(&mut self, line: &[u8], ad: &mut AdBuilder) -> Result<(), (usize, String)> {
         if let Some((name, value)) = split_long_line(line) {
-            if let Some(e) = simple_literal(value) {
-                ad.push((self.intern(name), Slot::Inline(e)));
+            let (n, v) = ad.next();
+            if write_literal(value, v) {
+                self.intern_into(name, n);
+                ad.commit();
                 return Ok(());
             }
         }
-        if let Some((n, e)) = self.lines.get(line) {
-            ad.push((n.clone(), e.clone()));
+        if let Some((name, e)) = self.lines.get(line) {
+            let (n, v) = ad.next();
+            *n = name.clone();
+            *v = e.clone();
+            ad.commit();
             return Ok(());
         }
         let (name, expr) = parse_long_line(line)?;
@@ -253,8 +285,86 @@ impl LineCache {
             self.bytes += line.len() + 64;
             self.lines.insert(line.into(), (name.clone(), expr.clone()));
         }
-        ad.push((name, expr));
+        let (n, v) = ad.next();
+        *n = name;
+        *v = expr;
+        ad.commit();
         Ok(())
+    }
+}
+
+/// The ad being read: its first `len` names and values, bound pairwise,
+/// in two columns kept from ad to ad (places past `len` hold defaults).
+/// Each value is stored straight into its place: a pair built on the stack
+/// and then copied in costs more than the rest of reading a literal.
+#[derive(Default)]
+struct AdBuilder {
+    len: usize,
+    names: Vec<Name>,
+    slots: Vec<Slot>,
+}
+
+impl AdBuilder {
+    fn start(&mut self) {
+        self.len = 0;
+    }
+
+    /// Where the next attribute goes; [`AdBuilder::commit`] once stored.
+    #[inline(always)]
+    fn next(&mut self) -> (&mut Name, &mut Slot) {
+        let i = self.len;
+        if i == self.names.len() {
+            self.names.push(Name::default());
+        }
+        if i == self.slots.len() {
+            self.slots.push(Slot::default());
+        }
+        (&mut self.names[i], &mut self.slots[i])
+    }
+
+    /// The attribute [`AdBuilder::next`] placed is stored.
+    #[inline(always)]
+    fn commit(&mut self) {
+        self.len += 1;
+    }
+
+    /// The ad read. Ads in one dump mostly carry one of a few sets of
+    /// names, in the same order: the ordering found for an earlier ad with
+    /// the same (interned) names is reused.
+    fn finish(&mut self, orders: &mut FxHashMap<u64, KnownOrder>) -> ClassAd {
+        use std::hash::{Hash, Hasher};
+        let len = std::mem::take(&mut self.len);
+        let mut h = rustc_hash::FxHasher::default();
+        for n in &self.names[..len] {
+            (n.as_ptr() as usize).hash(&mut h);
+        }
+        let key = h.finish();
+        let names = &self.names[..len];
+        let known = orders.get(&key).filter(|(seen, _)| {
+            seen.len() == names.len() && seen.iter().zip(names).all(|(a, b)| a.same_copy(b))
+        });
+        let order = match known {
+            Some((_, order)) => order.clone(),
+            None => {
+                let order = ClassAd::sort_order(names).map(Arc::new);
+                if orders.len() >= 64 {
+                    orders.clear();
+                }
+                orders.insert(key, (names.to_vec(), order.clone()));
+                order
+            }
+        };
+        let (names, slots) = (&mut self.names[..len], &mut self.slots[..len]);
+        match order {
+            Some(order) => ClassAd::from_columns(names, slots, &order),
+            None => ClassAd::from_pairs(
+                names
+                    .iter_mut()
+                    .zip(slots)
+                    .map(|(n, s)| (std::mem::take(n), std::mem::take(s)))
+                    .collect(),
+            ),
+        }
     }
 }
 
@@ -298,7 +408,7 @@ impl<R: BufRead> LongReader<R> {
                 line_no: 0,
                 buf: Vec::with_capacity(256),
                 done: false,
-                last_len: 16,
+                ad: AdBuilder::default(),
                 cache: LineCache::default(),
                 orders: FxHashMap::default(),
             },
@@ -323,88 +433,53 @@ impl<R: BufRead> LongReader<R> {
 }
 
 impl LongState {
-    /// Ads in one dump mostly carry one of a few sets of names, in the same
-    /// order: the ordering found for an earlier ad with the same (interned)
-    /// names is reused.
-    fn finish(&mut self, pairs: Vec<(Name, Slot)>) -> ClassAd {
-        use std::hash::{Hash, Hasher};
-        self.last_len = pairs.len();
-        let mut h = rustc_hash::FxHasher::default();
-        for p in &pairs {
-            (p.0.as_ptr() as usize).hash(&mut h);
-        }
-        let key = h.finish();
-        let known = self.orders.get(&key).filter(|(names, _)| {
-            names.len() == pairs.len() && names.iter().zip(&pairs).all(|(n, p)| n.same_copy(&p.0))
-        });
-        let order = match known {
-            Some((_, order)) => order.clone(),
-            None => {
-                let order = ClassAd::sort_order(&pairs).map(Arc::new);
-                if self.orders.len() >= 64 {
-                    self.orders.clear();
-                }
-                let names = pairs.iter().map(|p| p.0.clone()).collect();
-                self.orders.insert(key, (names, order.clone()));
-                order
-            }
-        };
-        match order {
-            Some(order) => ClassAd::from_pairs_ordered(pairs, &order),
-            None => ClassAd::from_pairs(pairs),
-        }
+    fn finish(&mut self) -> ClassAd {
+        self.ad.finish(&mut self.orders)
     }
 
     fn next_ad(&mut self, input: &mut dyn BufRead) -> Option<Result<ClassAd, StreamError>> {
-        /// What a line was; an attribute goes straight into the ad.
-        enum Line {
-            Blank,
-            Comment,
-            Attr,
-            Bad(Box<(usize, String, Option<Vec<u8>>)>),
-        }
         if self.done {
             return None;
         }
         // Collected first and sorted once: -long output is in name order,
         // which is not the order ads keep.
-        let mut ad: Vec<(Name, Slot)> = Vec::with_capacity(self.last_len);
+        self.ad.start();
         loop {
-            let cache = &mut self.cache;
-            let pairs = &mut ad;
-            let line = read_line(input, &mut self.buf, |mut line| {
-                if let Some((b'\r', rest)) = line.split_last() {
-                    line = rest;
+            // Whole lines already in the reader's buffer are read in one
+            // pass over it; a line the buffer cuts, and the end of the
+            // input, take the line-at-a-time path below.
+            let chunk = match input.fill_buf() {
+                Ok(c) => c,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e.into()));
                 }
-                let first = match line.first() {
-                    Some(c) if c.is_ascii_alphabetic() => 0,
-                    _ => match line.iter().position(|&c| c != b' ' && c != b'\t') {
-                        Some(f) => f,
-                        None => return Line::Blank,
-                    },
-                };
-                if line[first] == b'#' {
-                    return Line::Comment;
-                }
-                if line[first].is_ascii_whitespace()
-                    && line[first..].iter().all(u8::is_ascii_whitespace)
-                {
-                    return Line::Blank;
-                }
-                match cache.parse_into(line, pairs) {
-                    Ok(()) => Line::Attr,
-                    Err((col, message)) => {
-                        let name =
-                            memchr::memchr(b'=', line).map(|eq| line[..eq].trim_ascii().to_vec());
-                        Line::Bad(Box::new((col, message, name)))
+            };
+            let mut used = 0;
+            let mut ended = None;
+            for nl in memchr::memchr_iter(b'\n', chunk) {
+                let line = &chunk[used..nl];
+                used = nl + 1;
+                self.line_no += 1;
+                match classify(line, &mut self.cache, &mut self.ad) {
+                    Line::Comment | Line::Attr => {}
+                    Line::Blank if self.ad.len == 0 => {}
+                    other => {
+                        ended = Some(other);
+                        break;
                     }
                 }
-            });
-            let line = match line {
+            }
+            input.consume(used);
+            if let Some(line) = ended {
+                return Some(self.end_ad(line));
+            }
+            let (cache, ad) = (&mut self.cache, &mut self.ad);
+            let line = match read_line(input, &mut self.buf, |line| classify(line, cache, ad)) {
                 Ok(Some(l)) => l,
                 Ok(None) => {
                     self.done = true;
-                    return (!ad.is_empty()).then(|| Ok(self.finish(ad)));
+                    return (self.ad.len > 0).then(|| Ok(self.finish()));
                 }
                 Err(e) => {
                     self.done = true;
@@ -413,22 +488,62 @@ impl LongState {
             };
             self.line_no += 1;
             match line {
-                Line::Blank => {
-                    if !ad.is_empty() {
-                        return Some(Ok(self.finish(ad)));
-                    }
-                }
                 Line::Comment | Line::Attr => {}
-                Line::Bad(bad) => {
-                    let (col, message, name) = *bad;
-                    return Some(Err(StreamError::at(
-                        self.line_no,
-                        col + 1,
-                        name.as_deref(),
-                        message,
-                    )));
-                }
+                Line::Blank if self.ad.len == 0 => {}
+                other => return Some(self.end_ad(other)),
             }
+        }
+    }
+
+    /// The ad that a blank line ends, or the error on a bad line.
+    fn end_ad(&mut self, line: Line) -> Result<ClassAd, StreamError> {
+        match line {
+            Line::Bad(bad) => {
+                let (col, message, name) = *bad;
+                Err(StreamError::at(
+                    self.line_no,
+                    col + 1,
+                    name.as_deref(),
+                    message,
+                ))
+            }
+            _ => Ok(self.finish()),
+        }
+    }
+}
+
+/// What a line of `-long` output was; an attribute goes straight into the ad.
+enum Line {
+    Blank,
+    Comment,
+    Attr,
+    Bad(Box<(usize, String, Option<Vec<u8>>)>),
+}
+
+/// Reads one line (without its newline). Blank lines and lines starting
+/// with `#` separate or are skipped, as in HTCondor's reader.
+fn classify(mut line: &[u8], cache: &mut LineCache, ad: &mut AdBuilder) -> Line {
+    if let Some((b'\r', rest)) = line.split_last() {
+        line = rest;
+    }
+    let first = match line.first() {
+        Some(c) if c.is_ascii_alphabetic() => 0,
+        _ => match line.iter().position(|&c| c != b' ' && c != b'\t') {
+            Some(f) => f,
+            None => return Line::Blank,
+        },
+    };
+    if line[first] == b'#' {
+        return Line::Comment;
+    }
+    if line[first].is_ascii_whitespace() && line[first..].iter().all(u8::is_ascii_whitespace) {
+        return Line::Blank;
+    }
+    match cache.parse_into(line, ad) {
+        Ok(()) => Line::Attr,
+        Err((col, message)) => {
+            let name = memchr::memchr(b'=', line).map(|eq| line[..eq].trim_ascii().to_vec());
+            Line::Bad(Box::new((col, message, name)))
         }
     }
 }
@@ -618,6 +733,48 @@ mod tests {
             ads[1].lookup("c").map(crate::unparse::to_text).as_deref(),
             Some("A + 1")
         );
+    }
+
+    /// What a reader gives, ad by ad: the text of each ad, or the error.
+    fn read_all(input: impl BufRead) -> Vec<Result<String, String>> {
+        LongReader::new(input)
+            .map(|r| {
+                r.map(|ad| {
+                    let mut out = Vec::new();
+                    crate::unparse::write_long(&ad, &mut out);
+                    String::from_utf8_lossy(&out).into_owned()
+                })
+                .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_buffer_size_reads_the_same_ads_and_errors() {
+        // Lines the reader's buffer cuts take the line-at-a-time path;
+        // whole lines in the buffer, the one-pass path. Both must agree,
+        // on ads that repeat names (the known-order path), ads that do
+        // not, CRLF, comments, blank lines of blanks, a repeated name, a
+        // bad line and a last line with no newline.
+        let text = b"B = 2\nA = \"x\"\nReq = (A == \"x\") && (B > 1)\n\n\
+                     B = 3\nA = \"y\"\nReq = (A == \"x\") && (B > 1)\n   \n\
+                     # a comment\r\nZ = 1\r\nz = 2\r\n\t\n\
+                     C = 1.5\nBad = (1 +\nD = true\n\nE = UNDEFINED";
+        let whole = read_all(&text[..]);
+        // After a bad line, reading goes on with the next line.
+        assert_eq!(whole.len(), 6, "{whole:?}");
+        assert!(whole[0]
+            .as_ref()
+            .unwrap()
+            .contains("Req = (A == \"x\") && (B > 1)"));
+        // The first spelling, the last value, as libclassad keeps them.
+        assert_eq!(whole[2].as_deref(), Ok("Z = 2\n"));
+        let bad = whole[3].as_ref().unwrap_err();
+        assert!(bad.starts_with("line 14,"), "{bad}");
+        for cap in 1..=text.len() + 1 {
+            let r = std::io::BufReader::with_capacity(cap, &text[..]);
+            assert_eq!(read_all(r), whole, "buffer of {cap} bytes");
+        }
     }
 
     #[test]
