@@ -14,6 +14,7 @@ pub mod agent;
 pub mod cli;
 pub mod cloud;
 pub mod condor;
+pub mod logging;
 pub mod mesos;
 pub mod process;
 pub mod registry;

@@ -62,6 +62,89 @@ fn cloud_instances(dir: &Path) -> Vec<serde_json::Value> {
     v["instances"].as_array().cloned().unwrap_or_default()
 }
 
+/// Runs `agent --once` with stderr going to a file, as systemd gives it
+/// the journal stream (`JOURNAL_STREAM` names the file when `journal`);
+/// returns the lines written.
+fn once_into_file(cfg: &Path, dir: &Path, journal: bool, env: &[(&str, &str)]) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = dir.join("stderr.log");
+    let file = std::fs::File::create(&path).unwrap();
+    let meta = file.metadata().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudburst"));
+    cmd.args(["agent", "--once", "--config"])
+        .arg(cfg)
+        .env_remove("RUST_LOG")
+        .env_remove("JOURNAL_STREAM")
+        .stderr(file);
+    if journal {
+        cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let status = cmd.status().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(status.success(), "{text}");
+    text.lines().map(str::to_string).collect()
+}
+
+#[test]
+fn under_journald_each_line_carries_its_priority_and_a_failed_query_is_a_warning() {
+    let Some(s) = StandIn::new() else { return };
+    s.fault("condor_q", "fail");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &s, "60s", "");
+
+    let lines = once_into_file(&cfg, dir.path(), true, &[]);
+    let all = lines.join("\n");
+    // journald reads `<N>` off the stream: every line has one, and no
+    // timestamp of its own (the journal keeps one).
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let p = l.strip_prefix('<').and_then(|r| r.split_once('>'));
+        assert!(
+            matches!(p, Some((n, rest)) if n.len() == 1 && rest.starts_with("level=")),
+            "a line without its priority: {l}"
+        );
+    }
+    // `journalctl -p warning` shows the failed condor_q, with what failed.
+    let warnings: Vec<&String> = lines.iter().filter(|l| l.starts_with("<4>")).collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|l| l.contains("msg=\"cannot read the pool\"") && l.contains("query=\"queue")),
+        "{all}"
+    );
+    assert!(warnings.iter().all(|l| l.contains("level=warn")), "{all}");
+    // The cycle's span names it on each of its lines.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<6>level=info msg=\"cycle done\" cycle=1 ms=")),
+        "{all}"
+    );
+    assert!(!all.contains("eyJ"), "a token in the log:\n{all}");
+
+    // On a terminal or a file (no journal stream): a timestamp instead.
+    let lines = once_into_file(&cfg, dir.path(), false, &[]);
+    assert!(lines.iter().all(|l| l.starts_with("ts=20")), "{lines:#?}");
+
+    // The config's level, and RUST_LOG over it.
+    let quiet = write_config(dir.path(), &s, "60s", "");
+    let text = std::fs::read_to_string(&quiet).unwrap().replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nlog_level = \"warn\"",
+    );
+    std::fs::write(&quiet, text).unwrap();
+    let lines = once_into_file(&quiet, dir.path(), true, &[]);
+    assert!(
+        !lines.is_empty() && lines.iter().all(|l| l.starts_with("<4>")),
+        "{lines:#?}"
+    );
+    let lines = once_into_file(&quiet, dir.path(), true, &[("RUST_LOG", "info")]);
+    assert!(lines.iter().any(|l| l.contains("cycle done")), "{lines:#?}");
+}
+
 #[test]
 fn one_cycle_launches_for_the_idle_cloud_job_and_status_shows_it() {
     let Some(s) = StandIn::new() else { return };

@@ -128,6 +128,9 @@ fn a_whole_burst_cycle_from_idle_jobs_to_zero_instances() {
         seen,
         "a launch after the queue drained: {r:#}"
     );
+    agent.catch_up();
+    assert!(agent.seen.len() > 20, "{}", agent.tail(20));
+    agent.assert_no_secrets();
     let left: Vec<String> = world
         .queue()
         .iter()

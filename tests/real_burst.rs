@@ -325,7 +325,8 @@ fn a_job_submitted_while_a_busy_pilot_drains_gets_a_pilot_of_its_own() {
 
 /// With `pool.job_log` on the real schedd's `job_queue.log` and a cycle
 /// of ten minutes, a submitted cloud job is launched for at once: the
-/// agent read the real log's new job, not its timer.
+/// agent read the real log's new job (and launched from it, without a
+/// condor_q), not its timer.
 #[test]
 fn the_real_schedds_job_log_wakes_the_agent_for_a_new_cloud_job() {
     let Some(world) = BurstWorld::start("joblog") else {
@@ -344,6 +345,8 @@ fn the_real_schedds_job_log_wakes_the_agent_for_a_new_cloud_job() {
         .wait_for_within("launch", Duration::from_secs(60))
         .unwrap_or_else(|| panic!("no launch after the submit:\n{}", agent.tail(40)));
     assert!(launch.contains("msg=\"action\""), "{launch}");
+    // Launched from the log itself, between condor_q readings.
+    assert!(launch.contains("from=\"job log\""), "{launch}");
     world
         .pool
         .wait_for("the job to complete", LONG, |_| queue_len(&world) == 0);

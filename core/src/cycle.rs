@@ -131,6 +131,13 @@ pub struct Report {
     pub mesos: Option<mesos::Summary>,
 }
 
+/// What a cycle does (see [`Agent::cycle_new_demand`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scope {
+    Full,
+    NewDemand,
+}
+
 /// Stops a cycle after a number of steps (tests simulate a crash with it).
 #[derive(Default)]
 pub struct FailPoints {
@@ -195,8 +202,35 @@ impl<'a> Agent<'a> {
         condor: &mut dyn CondorPort,
         cloud: &mut dyn CloudPort,
         pilot: &dyn Pilot,
+        mesos_port: Option<&mut dyn MesosPort>,
+        now: i64,
+    ) -> Result<Report, CycleError> {
+        self.run(condor, cloud, pilot, mesos_port, now, Scope::Full)
+    }
+
+    /// Launches for new demand only, between full cycles: the queue is
+    /// fresh (new jobs in the schedd's job log) but the slots and the
+    /// clouds are the last full cycle's view, so nothing that view could
+    /// make wrong is done: no reconciliation (a node that joined since
+    /// must not look like a boot failure), no drain, no termination.
+    pub fn cycle_new_demand(
+        &mut self,
+        condor: &mut dyn CondorPort,
+        cloud: &mut dyn CloudPort,
+        pilot: &dyn Pilot,
+        now: i64,
+    ) -> Result<Report, CycleError> {
+        self.run(condor, cloud, pilot, None, now, Scope::NewDemand)
+    }
+
+    fn run(
+        &mut self,
+        condor: &mut dyn CondorPort,
+        cloud: &mut dyn CloudPort,
+        pilot: &dyn Pilot,
         mut mesos_port: Option<&mut dyn MesosPort>,
         now: i64,
+        scope: Scope,
     ) -> Result<Report, CycleError> {
         let read = mesos_port.as_ref().map(|m| m.view().clone());
         let mut report = Report {
@@ -210,65 +244,23 @@ impl<'a> Agent<'a> {
             let name = site.name.get_ref().clone();
             inventories.insert(name.clone(), cloud.inventory(&name));
         }
-        let keys: Option<Vec<String>> = snap
-            .pool
-            .known()
-            .map(|p| p.startds.values().map(|s| s.key().to_string()).collect());
-        let collector_start = snap.collector.known().and_then(|c| c.start_time);
-        self.presence.record(
-            keys.as_ref().map(|k| k.iter().map(String::as_str)),
-            collector_start,
-            now,
-        );
-
-        // Reconcile.
         // One pairing of nodes with startds for the whole cycle.
         let startds = snap.pool.known().map(StartdIndex::new);
-        let nodes = self.registry.live_nodes()?;
-        let rec = reconcile(
-            self.config,
-            &nodes,
-            &inventories,
-            startds.as_ref(),
-            &self.presence,
-            now,
-        );
-        self.registry.apply(&rec.transitions)?;
-        for t in &rec.transitions {
-            self.after_transition(t, &nodes, now)?;
+        if scope == Scope::Full {
+            self.reconcile(
+                &snap,
+                &inventories,
+                startds.as_ref(),
+                cloud,
+                &mut report,
+                now,
+            )?;
         }
-        for t in rec.transitions.iter().filter(|t| t.to == State::Gone) {
-            self.presence.forget(&t.node);
-            if let Some(i) = nodes
-                .iter()
-                .find(|n| n.id == t.node)
-                .and_then(|n| n.instance_id.as_deref())
-            {
-                self.presence.forget(i);
-            }
-        }
-        if !rec.adopt.is_empty() {
-            self.registry.adopt(&rec.adopt)?;
-        }
-        report.notes.extend(rec.notes);
-        for i in &rec.terminate {
-            self.fail.pass()?;
-            let intent = self
-                .registry
-                .begin_intent(&i.id, "terminate-unknown", &i.site, now)?;
-            let outcome = match cloud.terminate(&i.site, &i.id) {
-                Ok(()) => ActionOutcome::done("terminated"),
-                Err(e) => ActionOutcome::failed(Some(e.kind), format!("failed: {e}")),
-            };
-            self.registry.finish_intent(intent, outcome.text(), now)?;
-        }
-        report.transitions = rec.transitions;
-
         // The Mesos side: busy nodes stay busy, agents that never came are
         // failed boots.
         let seen = mesos::seen(self.config, read.as_ref());
         let mesos = seen.as_deref();
-        if let Some(view) = mesos {
+        if let Some(view) = mesos.filter(|_| scope == Scope::Full) {
             let nodes = self.registry.live_nodes()?;
             let busy = supply::busy(&nodes, &supply::holds(view), now);
             self.registry.apply(&busy)?;
@@ -328,9 +320,15 @@ impl<'a> Agent<'a> {
         }
 
         // Act.
+        let mut plan = plan;
+        if scope == Scope::NewDemand {
+            plan.actions.retain(|a| matches!(a, Action::Launch { .. }));
+        }
         let mut failed_options: BTreeSet<(String, String)> = BTreeSet::new();
         for action in &plan.actions {
             self.fail.pass()?;
+            let span = action_span(action, &nodes);
+            let _entered = span.enter();
             let done = match action {
                 Action::Launch { .. } => {
                     self.launch(action, cloud, pilot, &mut failed_options, now)?
@@ -349,6 +347,10 @@ impl<'a> Agent<'a> {
                     self.deactivate_agent(&mut mesos_port, node, agent, now)?
                 }
             };
+            if let Some(node) = &done.0 {
+                span.record("node", node.as_str());
+            }
+            log_outcome(action, &done.1);
             report.done.push(Done {
                 action: action.clone(),
                 node: done.0,
@@ -357,6 +359,80 @@ impl<'a> Agent<'a> {
         }
         report.plan = plan;
         Ok(report)
+    }
+
+    /// Brings the registry in line with what the pool and the clouds
+    /// show: the node lifecycle's observed transitions, adoption, and the
+    /// termination of instances nobody knows (as configured).
+    fn reconcile(
+        &mut self,
+        snap: &PoolSnapshot,
+        inventories: &BTreeMap<String, Observed<Inventory>>,
+        startds: Option<&StartdIndex>,
+        cloud: &mut dyn CloudPort,
+        report: &mut Report,
+        now: i64,
+    ) -> Result<(), CycleError> {
+        let keys: Option<Vec<String>> = snap
+            .pool
+            .known()
+            .map(|p| p.startds.values().map(|s| s.key().to_string()).collect());
+        let collector_start = snap.collector.known().and_then(|c| c.start_time);
+        self.presence.record(
+            keys.as_ref().map(|k| k.iter().map(String::as_str)),
+            collector_start,
+            now,
+        );
+
+        // Reconcile.
+        let nodes = self.registry.live_nodes()?;
+        let rec = reconcile(
+            self.config,
+            &nodes,
+            inventories,
+            startds,
+            &self.presence,
+            now,
+        );
+        self.registry.apply(&rec.transitions)?;
+        for t in &rec.transitions {
+            self.after_transition(t, &nodes, now)?;
+        }
+        for t in rec.transitions.iter().filter(|t| t.to == State::Gone) {
+            self.presence.forget(&t.node);
+            if let Some(i) = nodes
+                .iter()
+                .find(|n| n.id == t.node)
+                .and_then(|n| n.instance_id.as_deref())
+            {
+                self.presence.forget(i);
+            }
+        }
+        if !rec.adopt.is_empty() {
+            self.registry.adopt(&rec.adopt)?;
+        }
+        report.notes.extend(rec.notes);
+        for i in &rec.terminate {
+            self.fail.pass()?;
+            let intent = self
+                .registry
+                .begin_intent(&i.id, "terminate-unknown", &i.site, now)?;
+            let outcome = match cloud.terminate(&i.site, &i.id) {
+                Ok(()) => ActionOutcome::done("terminated"),
+                Err(e) => ActionOutcome::failed(Some(e.kind), format!("failed: {e}")),
+            };
+            let _span =
+                tracing::info_span!("action", kind = "terminate-unknown", site = %i.site, instance = %i.id)
+                    .entered();
+            match outcome.effect {
+                Effect::Done => tracing::info!(outcome = %outcome, "unknown instance terminated"),
+                _ => tracing::warn!(outcome = %outcome, "cannot terminate an unknown instance"),
+            }
+            self.registry.finish_intent(intent, outcome.text(), now)?;
+        }
+        report.transitions = rec.transitions;
+
+        Ok(())
     }
 
     fn deactivate_agent(
@@ -719,6 +795,56 @@ impl<'a> Agent<'a> {
 
 /// A condor command that did not do what was asked on every slot (the
 /// startd refused, the node became busy): each slot's answer.
+/// The span an action's events happen in: what it is and what it is for.
+fn action_span(action: &Action, nodes: &[Node]) -> tracing::Span {
+    let node = match action {
+        Action::Launch { .. } => None,
+        Action::Drain { node, .. }
+        | Action::CancelDrain { node, .. }
+        | Action::Terminate { node, .. }
+        | Action::DeactivateMesosAgent { node, .. } => Some(node.as_str()),
+    };
+    let known = node.and_then(|id| nodes.iter().find(|n| n.id == id));
+    let site = match action {
+        Action::Launch { site, .. } => Some(site.as_str()),
+        _ => known.map(|n| n.site.as_str()),
+    };
+    let instance = match action {
+        Action::Terminate {
+            instance_id: Some(i),
+            ..
+        } => Some(i.as_str()),
+        _ => known.and_then(|n| n.instance_id.as_deref()),
+    };
+    let kind = action.kind();
+    let span = tracing::info_span!("action", kind, node = tracing::field::Empty, site, instance);
+    if let Some(node) = node {
+        span.record("node", node);
+    }
+    span
+}
+
+/// One line per action: failures (and calls whose effect is unknown) at
+/// warning level, for an admin filtering by priority.
+fn log_outcome(action: &Action, outcome: &ActionOutcome) {
+    let class = outcome.failure_class();
+    match outcome.effect {
+        Effect::Done | Effect::Skipped => tracing::info!(
+            action = %action,
+            reason = action.reason(),
+            outcome = %outcome,
+            "action"
+        ),
+        Effect::Failed | Effect::Unknown => tracing::warn!(
+            action = %action,
+            reason = action.reason(),
+            outcome = %outcome,
+            class,
+            "action"
+        ),
+    }
+}
+
 fn joined(outcomes: &[Outcome]) -> ActionOutcome {
     ActionOutcome::failed(
         None,

@@ -71,10 +71,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Takes in one cycle: its report and the nodes as they are now.
-    pub fn observe(&mut self, r: &Report, nodes: &[Node], cycle_seconds: f64) {
-        self.cycles += 1;
-        self.cycle_seconds = cycle_seconds;
+    /// Takes in the actions of a cycle (or of launches between cycles).
+    pub fn observe_actions(&mut self, r: &Report) {
         for d in &r.done {
             if let Action::Launch { site, flavor, .. } = &d.action {
                 *self
@@ -86,6 +84,13 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// Takes in one cycle: its report and the nodes as they are now.
+    pub fn observe(&mut self, r: &Report, nodes: &[Node], cycle_seconds: f64) {
+        self.cycles += 1;
+        self.cycle_seconds = cycle_seconds;
+        self.observe_actions(r);
         for t in &r.transitions {
             let node = nodes.iter().find(|n| n.id == t.node);
             if t.from == State::Booting && matches!(t.to, State::Idle | State::Busy) {

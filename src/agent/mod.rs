@@ -45,12 +45,14 @@ use crate::secret::Secret;
 use std::collections::BTreeMap;
 
 mod lock;
+pub mod log_demand;
 pub mod metrics;
 mod notify_socket;
 pub mod status;
 mod verify;
 
 use lock::Lock;
+use log_demand::{Debounce, Found, LogDemand};
 
 /// Why the loop woke.
 #[derive(Debug)]
@@ -67,16 +69,6 @@ pub struct Options {
     /// Move a damaged registry aside and adopt our tagged instances that
     /// the registry does not know (see `verify`).
     pub rebuild_registry: bool,
-}
-
-/// Logs one line to stderr (journald under systemd): `key=value` pairs
-/// after the message. Never given a secret: those are `Secret`s.
-pub fn log(level: &str, msg: &str, fields: &[(&str, &dyn std::fmt::Display)]) {
-    let mut line = format!("level={level} msg={msg:?}");
-    for (k, v) in fields {
-        line.push_str(&format!(" {k}={:?}", v.to_string()));
-    }
-    eprintln!("{line}");
 }
 
 /// Seconds since the epoch: the shell's one reading of the wall clock.
@@ -128,6 +120,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
     let (tx, rx) = mpsc::channel::<Wake>();
     signals(tx.clone())?;
     let mut config = load(config_path)?;
+    crate::logging::init(config.agent.log_level);
     let registry_path = config.agent.registry.clone();
     let _lock = Lock::acquire(&registry_path.with_extension("lock"))?;
     let mut registry = open_registry(&registry_path, opts.rebuild_registry)?;
@@ -149,13 +142,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
     let _config_watch = crate::condor::joblog_tail::watch(config_path, move || {
         let _ = t.send(Wake::ConfigChanged);
     })
-    .map_err(|e| {
-        log(
-            "warn",
-            "cannot watch the config file; reload with SIGHUP",
-            &[("error", &e)],
-        )
-    })
+    .map_err(|e| tracing::warn!(error = %e, "cannot watch the config file; reload with SIGHUP"))
     .ok();
     let mut joblog_watch = watch_joblog(&config, &tx);
 
@@ -166,35 +153,29 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
             Ok(l) => {
                 let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
                 metrics::serve(l, pages.clone());
-                log(
-                    "info",
-                    "serving /metrics and the status page",
-                    &[("addr", &addr)],
-                );
+                tracing::info!(addr = %addr, "serving /metrics and the status page");
             }
-            Err(e) => log(
-                "warn",
-                "cannot listen; no metrics",
-                &[("addr", &config.agent.listen), ("error", &e)],
-            ),
+            Err(e) => {
+                tracing::warn!(addr = %config.agent.listen, error = %e, "cannot listen; no metrics")
+            }
         }
     }
 
     let notify = notify_socket::NotifySocket::from_env();
     let watchdog = notify_socket::watchdog_interval();
-    log(
-        "info",
-        "agent started",
-        &[
-            ("config", &config_path.display()),
-            ("registry", &registry_path.display()),
-        ],
-    );
+    tracing::info!(config = %config_path.display(), registry = %registry_path.display(), "agent started");
     let mut ready = false;
-    let mut cycles = 0u64;
+    let mut cycle_no = 0u64;
     // A reload due at this instant, and why.
     let mut pending_reload: Option<(Instant, &'static str)> = None;
+    // The job log between full cycles, and what the last full cycle saw.
+    let mut log_demand = LogDemand::new(&config);
+    let mut log_changed = Debounce::default();
+    let mut last_seen: Option<LastSeen> = None;
     loop {
+        cycle_no += 1;
+        let cycle_span = tracing::info_span!("cycle", cycle = cycle_no);
+        let entered = cycle_span.enter();
         let started = Instant::now();
         let t = now();
         let adopting;
@@ -206,31 +187,26 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
         } else {
             &config
         };
-        match one_cycle(cycle_config, &mut registry, &mut clouds, &mut presence, t) {
+        let keep = log_demand.as_ref().map(|_| &mut last_seen);
+        match one_cycle(
+            cycle_config,
+            &mut registry,
+            &mut clouds,
+            &mut presence,
+            keep,
+            t,
+        ) {
             Ok(report) => {
-                cycles += 1;
                 if adopt_first {
                     adopt_first = false;
                     registry.set_verified(t)?;
                 }
                 let ms = started.elapsed().as_millis();
-                for d in &report.done {
-                    log(
-                        "info",
-                        "action",
-                        &[
-                            ("action", &d.action),
-                            ("reason", &d.action.reason()),
-                            ("node", &d.node.as_deref().unwrap_or("-")),
-                            ("outcome", &d.outcome),
-                        ],
-                    );
-                }
                 for n in &report.notes {
-                    log("info", "note", &[("note", n)]);
+                    tracing::info!(note = %n, "note");
                 }
                 if let Err(e) = status::write(&status_path, config_path, &report, ms) {
-                    log("warn", "cannot write status.json", &[("error", &e)]);
+                    tracing::warn!(error = %e, "cannot write status.json");
                 }
                 match status::gather_from(&mut registry, &config, t) {
                     Ok(st) => {
@@ -241,27 +217,22 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
                         p.metrics = metrics.render(&st, &config);
                         p.html = metrics.page(&text);
                     }
-                    Err(e) => log(
-                        "warn",
-                        "cannot read the registry for metrics",
-                        &[("error", &format!("{e:#}"))],
-                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "cannot read the registry for metrics")
+                    }
                 }
                 // Logged last: "cycle done" means status and metrics are current.
-                log(
-                    "info",
-                    "cycle done",
-                    &[
-                        ("cycle", &cycles),
-                        ("ms", &ms),
-                        ("idle_jobs", &report.idle_jobs),
-                        ("actions", &report.done.len()),
-                    ],
+                tracing::info!(
+                    ms = ms as u64,
+                    idle_jobs = report.idle_jobs,
+                    actions = report.done.len(),
+                    "cycle done"
                 );
             }
             // The next cycle starts from the registry again.
-            Err(e) => log("error", "cycle failed", &[("error", &format!("{e:#}"))]),
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "cycle failed"),
         }
+        drop(entered);
         if !ready {
             notify.send("READY=1\nSTATUS=running");
             ready = true;
@@ -288,11 +259,32 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
                     why,
                     &notify,
                 );
+                if log_demand.as_ref().map(|d| d.path()) != config.pool.job_log.as_deref() {
+                    log_demand = LogDemand::new(&config);
+                    last_seen = None;
+                }
+            }
+            if log_changed.fire(now_i) {
+                let fallback = on_log_change(
+                    &config,
+                    &mut registry,
+                    &mut clouds,
+                    &mut presence,
+                    log_demand.as_mut(),
+                    &mut last_seen,
+                    &mut metrics,
+                    cycle_no,
+                );
+                if fallback {
+                    // condor_q, soon, but not more than once a second.
+                    deadline = deadline.min(started + Duration::from_secs(1));
+                }
             }
             if now_i >= deadline {
                 break;
             }
             let until = pending_reload.map_or(deadline, |(t, _)| t.min(deadline));
+            let until = log_changed.due().map_or(until, |t| t.min(until));
             let wait = (until - now_i).min(watchdog.unwrap_or(Duration::MAX));
             notify.send("WATCHDOG=1");
             match rx.recv_timeout(wait) {
@@ -300,17 +292,10 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
                 Ok(Wake::Term(sig)) => {
                     notify.send("STOPPING=1");
-                    log(
-                        "info",
-                        "stopping; nodes keep running and are reconciled at the next start",
-                        &[("signal", &sig)],
-                    );
+                    tracing::info!(signal = %sig, "stopping; nodes keep running and are reconciled at the next start");
                     return Ok(());
                 }
-                Ok(Wake::JobLog) => {
-                    // A new job: cycle soon, but not more than once a second.
-                    deadline = deadline.min(started + Duration::from_secs(1));
-                }
+                Ok(Wake::JobLog) => log_changed.changed(Instant::now()),
                 Ok(Wake::ConfigChanged) => {
                     pending_reload = Some((Instant::now() + CONFIG_SETTLE, "file changed"));
                 }
@@ -354,21 +339,20 @@ fn reload(
         Ok((c, providers)) => {
             *clouds = Clouds::new(providers, Backoff::default(), now() as u64);
             *joblog_watch = watch_joblog(&c, tx);
+            crate::logging::set_level(c.agent.log_level);
             *config = c;
             // New credentials may be what the admin reloaded for: sites
             // paused for refused ones are tried again.
             match registry.clear_site_pauses() {
                 Ok(0) => {}
-                Ok(n) => log("info", "site pauses lifted", &[("sites", &n)]),
-                Err(e) => log("error", "cannot lift site pauses", &[("error", &e)]),
+                Ok(n) => tracing::info!(sites = n, "site pauses lifted"),
+                Err(e) => tracing::error!(error = %e, "cannot lift site pauses"),
             }
-            log("info", "config reloaded", &[("why", &why)]);
+            tracing::info!(why = %why, "config reloaded");
         }
-        Err(e) => log(
-            "error",
-            "new config rejected; the old one keeps running",
-            &[("error", &format!("{e:#}"))],
-        ),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "new config rejected; the old one keeps running")
+        }
     }
     notify.send("READY=1\nSTATUS=running");
 }
@@ -388,11 +372,7 @@ fn open_registry(path: &Path, rebuild: bool) -> Result<Registry> {
                     })?;
                 }
             }
-            log(
-                "warn",
-                "registry damaged; moved aside, rebuilding it from the cloud tags",
-                &[("error", &message), ("moved_to", &aside.display())],
-            );
+            tracing::warn!(error = %message, moved_to = %aside.display(), "registry damaged; moved aside, rebuilding it from the cloud tags");
             Ok(Registry::open(path)?)
         }
         Err(e @ RegistryError::Damaged { .. }) => Err(anyhow!(
@@ -426,11 +406,7 @@ fn verify_registry(
             }
         }
         if let Some((site, why)) = blind {
-            log(
-                "warn",
-                "cannot check the new registry against the cloud yet; waiting",
-                &[("site", &site), ("reason", &why)],
-            );
+            tracing::warn!(site = %site, reason = %why, "cannot check the new registry against the cloud yet; waiting");
             match rx.recv_timeout(config.timers.cycle) {
                 Ok(Wake::Term(_)) | Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(None),
                 _ => continue,
@@ -449,10 +425,9 @@ fn verify_registry(
                 &found
             )));
         }
-        log(
-            "warn",
-            "rebuilding the registry: adopting instances from their tags",
-            &[("instances", &found.len())],
+        tracing::warn!(
+            instances = found.len(),
+            "rebuilding the registry: adopting instances from their tags"
         );
         return Ok(Some(true));
     }
@@ -465,20 +440,72 @@ fn watch_joblog(config: &Config, tx: &mpsc::Sender<Wake>) -> Option<notify::Reco
         let _ = t.send(Wake::JobLog);
     })
     .map_err(|e| {
-        log(
-            "warn",
-            "cannot watch the job log; polling only",
-            &[("path", &path.display()), ("error", &e)],
-        )
+        tracing::warn!(path = %path.display(), error = %e, "cannot watch the job log; polling only")
     })
     .ok()
 }
 
+/// What the last full cycle read, for the launches between cycles.
+struct LastSeen {
+    snapshot: PoolSnapshot,
+    inventories: BTreeMap<String, Observed<Inventory>>,
+}
+
+/// Reads the job log after a change and launches for new cloud jobs in
+/// it; `true` when a full cycle should come soon instead.
+#[allow(clippy::too_many_arguments)]
+fn on_log_change(
+    config: &Config,
+    registry: &mut Registry,
+    clouds: &mut Clouds,
+    presence: &mut Option<Presence>,
+    log_demand: Option<&mut LogDemand>,
+    last_seen: &mut Option<LastSeen>,
+    metrics: &mut metrics::Metrics,
+    cycle_no: u64,
+) -> bool {
+    let Some(d) = log_demand else {
+        return true;
+    };
+    let started = Instant::now();
+    let t = now();
+    let (snapshot, jobs) = match d.poll(last_seen.as_ref().map(|l| &l.snapshot), t) {
+        Found::Nothing => return false,
+        Found::Fallback => return true,
+        Found::New { snapshot, jobs } => (snapshot, jobs),
+    };
+    let Some(last) = last_seen.as_mut() else {
+        return true;
+    };
+    let _span = tracing::info_span!("cycle", cycle = cycle_no, from = "job log").entered();
+    tracing::info!(jobs, "new cloud jobs in the job log");
+    last.snapshot = snapshot.clone();
+    let inventories = last.inventories.clone();
+    match demand_cycle(config, registry, clouds, presence, snapshot, inventories, t) {
+        Ok(report) => {
+            metrics.observe_actions(&report);
+            tracing::info!(
+                ms = started.elapsed().as_millis() as u64,
+                actions = report.done.len(),
+                "launched for the job log"
+            );
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "launching for the job log failed");
+            true
+        }
+    }
+}
+
+/// One full cycle; `keep` receives what it read, when the job log is
+/// followed.
 fn one_cycle(
     config: &Config,
     registry: &mut Registry,
     clouds: &mut Clouds,
     presence: &mut Option<Presence>,
+    keep: Option<&mut Option<LastSeen>>,
     now: i64,
 ) -> Result<crate::cycle::Report> {
     let runner = Live;
@@ -486,9 +513,11 @@ fn one_cycle(
     // Observe the pool and the clouds at the same time: each source has
     // its own deadline (the condor timeout; a provider's call timeout and
     // retry budget), so the slowest, not their sum, bounds the cycle.
+    let cycle = tracing::Span::current();
     let (snapshot, inventories, mesos) = std::thread::scope(|s| {
-        let pool = s.spawn(|| condor.snapshot(now));
-        let mesos = s.spawn(|| config.mesos.as_ref().map(read_mesos));
+        // The readers' events belong to this cycle's span.
+        let pool = s.spawn(|| cycle.in_scope(|| condor.snapshot(now)));
+        let mesos = s.spawn(|| cycle.in_scope(|| config.mesos.as_ref().map(read_mesos)));
         let inventories: BTreeMap<String, Observed<Inventory>> = config
             .sites
             .iter()
@@ -503,6 +532,64 @@ fn one_cycle(
             (Err(panic), _) | (_, Err(panic)) => std::panic::resume_unwind(panic),
         }
     });
+    if let Some(keep) = keep {
+        *keep = Some(LastSeen {
+            snapshot: snapshot.clone(),
+            inventories: inventories.clone(),
+        });
+    }
+    act(
+        config,
+        registry,
+        clouds,
+        presence,
+        (snapshot, inventories, mesos),
+        false,
+        now,
+    )
+}
+
+/// Launches for the new jobs in `snapshot` (the job log's queue in the
+/// last full cycle's reading), and does nothing else.
+fn demand_cycle(
+    config: &Config,
+    registry: &mut Registry,
+    clouds: &mut Clouds,
+    presence: &mut Option<Presence>,
+    snapshot: PoolSnapshot,
+    inventories: BTreeMap<String, Observed<Inventory>>,
+    now: i64,
+) -> Result<crate::cycle::Report> {
+    act(
+        config,
+        registry,
+        clouds,
+        presence,
+        (snapshot, inventories, None),
+        true,
+        now,
+    )
+}
+
+type Observation = (
+    PoolSnapshot,
+    BTreeMap<String, Observed<Inventory>>,
+    Option<(MesosView, Option<MesosClient>)>,
+);
+
+/// Runs the core on what was observed: a full cycle, or (`new_demand`)
+/// launches only.
+fn act(
+    config: &Config,
+    registry: &mut Registry,
+    clouds: &mut Clouds,
+    presence: &mut Option<Presence>,
+    (snapshot, inventories, mesos): Observation,
+    new_demand: bool,
+    now: i64,
+) -> Result<crate::cycle::Report> {
+    let runner = Live;
+    let condor = Condor::new(config, &runner);
     let mut condor = Prefetched {
         snapshot: Some(snapshot),
         condor,
@@ -537,13 +624,17 @@ fn one_cycle(
         agent.presence = p;
     }
     let mut mesos = mesos.map(|(view, client)| PrefetchedMesos { view, client });
-    let result = agent.cycle_with_mesos(
-        &mut condor,
-        &mut clouds,
-        &pilot,
-        mesos.as_mut().map(|m| m as &mut dyn MesosPort),
-        now,
-    );
+    let result = if new_demand {
+        agent.cycle_new_demand(&mut condor, &mut clouds, &pilot, now)
+    } else {
+        agent.cycle_with_mesos(
+            &mut condor,
+            &mut clouds,
+            &pilot,
+            mesos.as_mut().map(|m| m as &mut dyn MesosPort),
+            now,
+        )
+    };
     *presence = Some(std::mem::replace(&mut agent.presence, Presence::new(0)));
     Ok(result?)
 }

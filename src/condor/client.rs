@@ -70,7 +70,13 @@ fn query<T, E: std::fmt::Display>(
             (parse.take().expect("parse is taken only by the callback"))(&mut &b""[..])
         }),
     });
-    classify(run).into()
+    let observed: Observed<T> = classify(run).into();
+    if let Observed::Unknown(why) = &observed {
+        // The cycle goes on, but a part of the pool is unknown to it (and
+        // nothing that depends on that part is done): the admin should know.
+        tracing::warn!(query = label, reason = %why, "cannot read the pool");
+    }
+    observed
 }
 
 /// The condor side of cloudburst.
@@ -178,9 +184,10 @@ impl<'r> Condor<'r> {
     /// Reads everything: schedd list, then every schedd's queue, the slots
     /// and the collector, concurrently, each bounded by the tool timeout.
     pub fn snapshot(&self, now: i64) -> PoolSnapshot {
+        let span = tracing::Span::current();
         thread::scope(|s| {
-            let pool = s.spawn(|| self.pool());
-            let collector = s.spawn(|| self.collector());
+            let pool = s.spawn(|| span.in_scope(|| self.pool()));
+            let collector = s.spawn(|| span.in_scope(|| self.collector()));
             let schedds = self.schedds();
             let mut reader = JobReader::new();
             let mut queues = Vec::new();

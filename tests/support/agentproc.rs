@@ -137,6 +137,16 @@ impl Agent {
         }
     }
 
+    /// Every line the agent logged so far holds no secret: no token (a
+    /// JWT starts `eyJ`) and no user-data, in clear or in base64.
+    pub fn assert_no_secrets(&self) {
+        for l in &self.seen {
+            for secret in ["eyJ", "#cloud-config", "I2Nsb3VkLWNvbmZpZ", "write_files"] {
+                assert!(!l.contains(secret), "a secret ({secret}) in the log: {l}");
+            }
+        }
+    }
+
     pub fn tail(&self, n: usize) -> String {
         let from = self.seen.len().saturating_sub(n);
         self.seen[from..].join("\n")

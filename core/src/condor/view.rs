@@ -1,7 +1,9 @@
 //! What one cycle read from the pool: each schedd's queue, the cloud
 //! startds, the collector; each part known or not on its own.
 
-use super::job::Job;
+use std::collections::BTreeSet;
+
+use super::job::{Job, JobId, JobStatus};
 use super::pool::{Collector, Pool};
 use crate::observed::Observed;
 
@@ -32,5 +34,32 @@ impl PoolSnapshot {
 
     pub fn jobs(&self) -> impl Iterator<Item = &Job> {
         self.queues.iter().filter_map(|q| q.jobs.known()).flatten()
+    }
+
+    /// This snapshot with one schedd's queue as its job log shows it now
+    /// (`jobs`: the log's cloud jobs, idle or running), and how many of
+    /// the log's idle jobs this snapshot did not have: the new demand.
+    /// The schedd is the one named (from the log's `GlobalJobId`s), or the
+    /// only one; `None` if neither is in the snapshot.
+    pub fn with_log_queue(
+        &self,
+        schedd: Option<&str>,
+        jobs: Vec<Job>,
+    ) -> Option<(PoolSnapshot, usize)> {
+        let i = schedd
+            .and_then(|name| self.queues.iter().position(|q| q.schedd == name))
+            .or_else(|| (self.queues.len() == 1).then_some(0))?;
+        let known: BTreeSet<JobId> = self.queues[i]
+            .jobs
+            .known()
+            .map(|q| q.iter().map(|j| j.id).collect())
+            .unwrap_or_default();
+        let new = jobs
+            .iter()
+            .filter(|j| j.status == JobStatus::Idle && !known.contains(&j.id))
+            .count();
+        let mut snap = self.clone();
+        snap.queues[i].jobs = Observed::Known(jobs);
+        Some((snap, new))
     }
 }

@@ -267,6 +267,8 @@ pub struct AgentConfig {
     /// Where `/metrics` and the status page are served; `""` turns them
     /// off. Loopback unless the admin opens it.
     pub listen: String,
+    /// The least severe events logged; `RUST_LOG` overrides it.
+    pub log_level: LogLevel,
 }
 
 impl Default for AgentConfig {
@@ -274,8 +276,20 @@ impl Default for AgentConfig {
         AgentConfig {
             registry: PathBuf::from("/var/lib/cloudburst/registry.db"),
             listen: "127.0.0.1:9754".into(),
+            log_level: LogLevel::Info,
         }
     }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -90,6 +90,17 @@ pub enum Action {
 }
 
 impl Action {
+    /// What kind of action, as the log and the metrics name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Launch { .. } => "launch",
+            Action::Drain { .. } => "drain",
+            Action::CancelDrain { .. } => "cancel-drain",
+            Action::Terminate { .. } => "terminate",
+            Action::DeactivateMesosAgent { .. } => "deactivate-mesos-agent",
+        }
+    }
+
     pub fn reason(&self) -> &str {
         match self {
             Action::Launch { reason, .. }
