@@ -2,9 +2,9 @@
 //! The imperative shell: it sleeps between attempts (a real clock).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::retry::{retry, Backoff};
+use super::retry::{retry, Backoff, Clock};
 use super::{CloudError, ErrorKind, Instance, Inventory, LaunchRequest, Provider};
 use crate::cycle::CloudPort;
 use crate::observed::{Observed, Unknown};
@@ -14,7 +14,26 @@ pub struct Clouds {
     providers: BTreeMap<String, Box<dyn Provider>>,
     backoff: Backoff,
     rng: Rng,
-    sleep: Box<dyn FnMut(Duration)>,
+    clock: Box<dyn Clock>,
+}
+
+/// The monotonic clock and a real sleep.
+struct RealClock {
+    origin: Instant,
+    /// Replaces the sleep, when set (tests).
+    sleep: Option<Box<dyn FnMut(Duration)>>,
+}
+
+impl Clock for RealClock {
+    fn elapsed(&self) -> Duration {
+        self.origin.elapsed()
+    }
+    fn sleep(&mut self, d: Duration) {
+        match &mut self.sleep {
+            Some(f) => f(d),
+            None => std::thread::sleep(d),
+        }
+    }
 }
 
 /// Every site's provider, built from the config. A site whose client
@@ -64,13 +83,20 @@ impl Clouds {
             providers,
             backoff,
             rng: Rng::new(seed),
-            sleep: Box::new(std::thread::sleep),
+            clock: Box::new(RealClock {
+                origin: Instant::now(),
+                sleep: None,
+            }),
         }
     }
 
-    /// Replaces the sleep between attempts (tests).
+    /// Replaces the sleep between attempts (tests); the calls' own time
+    /// is still read from the monotonic clock.
     pub fn with_sleep(mut self, sleep: impl FnMut(Duration) + 'static) -> Clouds {
-        self.sleep = Box::new(sleep);
+        self.clock = Box::new(RealClock {
+            origin: Instant::now(),
+            sleep: Some(Box::new(sleep)),
+        });
         self
     }
 
@@ -85,7 +111,7 @@ impl Clouds {
                 message: format!("no provider for site {site:?}"),
             });
         };
-        retry(&self.backoff, &mut self.rng, &mut *self.sleep, |_| {
+        retry(&self.backoff, &mut self.rng, &mut *self.clock, |_| {
             op(p.as_mut())
         })
     }
