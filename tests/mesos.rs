@@ -356,3 +356,33 @@ fn one_master_down_leaves_the_side_readable_through_the_next() {
     let e = client.deactivate_agent("A-S7").unwrap_err();
     assert!(e.contains("none of 2 masters answered"), "{e}");
 }
+
+/// The agent keeps its Mesos client from cycle to cycle: a broken first
+/// master is asked in the first cycle only, and the later cycles go
+/// straight to the master that answered. A reload makes a new client,
+/// which asks the first master again. (Before, each cycle made a client
+/// of its own and asked the broken master every time: 3 requests here.)
+#[test]
+fn the_agents_client_is_kept_so_a_broken_first_master_is_asked_once() {
+    let leader = MesosStandIn::start(json!({
+        "master": {"world": {"agents": [], "tasks": []}},
+    }));
+    let broken = MesosStandIn::start(json!({"master": {"fault": "500"}}));
+    let mut src = source(&leader, false, false, Duration::from_secs(5));
+    src.master = vec![broken.url(), leader.url()];
+    let side = cloudburst::agent::MesosSide::new(Some(&src));
+    for cycle in 0..3 {
+        let (view, client) = side.observe().expect("[mesos] is configured");
+        assert!(view.agents.known().is_some(), "cycle {cycle}: {view:?}");
+        assert_eq!(client.map(|c| c.answered()), Some(1), "cycle {cycle}");
+    }
+    assert_eq!((broken.requests(), leader.requests()), (1, 3));
+    let reloaded = cloudburst::agent::MesosSide::new(Some(&src));
+    assert!(reloaded.observe().unwrap().0.agents.known().is_some());
+    assert_eq!(
+        broken.requests(),
+        2,
+        "a new client starts from the first master"
+    );
+    assert!(cloudburst::agent::MesosSide::new(None).observe().is_none());
+}

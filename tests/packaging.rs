@@ -53,6 +53,9 @@ fn the_rpm_builds_with_the_right_files_modes_and_scriptlets() {
     has("drwxr-x--- root cloudburst /etc/cloudburst");
     has("-rw-r----- root cloudburst /etc/cloudburst/cloudburst.toml");
     has("drwxr-x--- cloudburst cloudburst /var/lib/cloudburst");
+    // The pilot revocation list's folder: the central manager's condor
+    // reads it, so it is apart from the private state.
+    has("drwxr-xr-x cloudburst cloudburst /var/lib/cloudburst-condor");
     has("-rw-r--r-- root root /usr/share/man/man1/cloudburst.1.gz");
     has("-rw-r--r-- root root /usr/share/cloudburst/condor-config/50-cloudburst-central-manager.conf");
     has("-rw-r--r-- root root /usr/share/cloudburst/condor-config/50-cloudburst-schedd.conf");

@@ -806,3 +806,124 @@ fn the_schedd_transform_marks_only_jobs_that_require_the_cloud() {
         );
     }
 }
+
+/// Loads a central manager config with HTCondor's reader and evaluates
+/// its `SEC_TOKEN_REVOCATION_EXPR` against each token's claims as the
+/// collector does (`Condor_Auth_Passwd::isTokenRevoked`): the claims as
+/// a ClassAd, and anything but a boolean-like value is a revocation.
+const REVOCATION_VERDICTS: &str = r#"
+import json, os, sys, htcondor2, classad2
+os.environ["CONDOR_CONFIG"] = sys.argv[1]
+os.environ["_CONDOR_TRUST_DOMAIN"] = "cloudburst.test"
+htcondor2.reload_config()
+expr = classad2.ExprTree(htcondor2.param["SEC_TOKEN_REVOCATION_EXPR"])
+out = []
+for claims in json.loads(sys.argv[2]):
+    c = classad2.ClassAd(claims)
+    c["Revoked"] = expr
+    v = c.eval("Revoked")
+    if isinstance(v, bool):
+        out.append(v)
+    elif isinstance(v, (int, float)):
+        out.append(v != 0)
+    else:
+        out.append(True)
+print(json.dumps(out))
+"#;
+
+/// A retired node's token is refused by the expression the central
+/// manager loads (its snippet with the file the agent keeps), while a
+/// live node's, a user's, a capability's and the pool's own are not; with
+/// no file yet nothing is refused. Two nodes have two identities.
+#[test]
+fn a_retired_nodes_token_is_refused_by_the_central_managers_revocation_expression() {
+    use cloudburst::agent::revocation::{Revocations, Update};
+    use cloudburst::condor::commands::Outcome;
+    use cloudburst::lifecycle::{Node, State};
+    let Some(_) = support::python() else {
+        support::skip("a Python with PyPI htcondor");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("revoked-pilots.conf");
+    // The shipped snippet, including the agent's file from here.
+    let snippet = std::fs::read_to_string(
+        support::repo().join("condor-config/50-cloudburst-central-manager.conf"),
+    )
+    .unwrap();
+    let shipped = "/var/lib/cloudburst-condor/revoked-pilots.conf";
+    assert!(snippet.contains(shipped), "the snippet includes {shipped}");
+    let cm = dir.path().join("condor_config");
+    std::fs::write(&cm, snippet.replace(shipped, &file.display().to_string())).unwrap();
+
+    let mut cfg = config(false, false, &[]);
+    cfg.pilot.trust_domain = Some("cloudburst.test".into());
+    cfg.pilot.revocation_file = Some(file.clone());
+    let node = |id: &str, state: State| Node {
+        id: id.into(),
+        site: "aws".into(),
+        flavor: "c7i.2xlarge".into(),
+        group: None,
+        token: format!("t-{id}"),
+        instance_id: Some(format!("i-{id}")),
+        state,
+        since: 1_000,
+        created_at: 1_000,
+        last_busy: None,
+        startd: None,
+        drain_cause: None,
+        admin_drain: None,
+        terminate_attempts: 0,
+        terminate_last: None,
+        price_per_hour: 0.1,
+        spot: false,
+        ended_at: None,
+    };
+    let retired = cloudburst::pilot::token_identity(&cfg, "cms-t2-000001");
+    let live = cloudburst::pilot::token_identity(&cfg, "cms-t2-000002");
+    assert_ne!(retired, live, "each node its own identity");
+    let claims = |sub: Option<&str>| {
+        let mut c = serde_json::json!({
+            "iss": "cloudburst.test", "iat": 1_000, "exp": 90_000,
+            "jti": "c760c2af193a1fd4e40bc9c53c96ee7c",
+            "scope": "condor:/ADVERTISE_STARTD condor:/ADVERTISE_MASTER condor:/READ",
+        });
+        if let Some(s) = sub {
+            c["sub"] = s.into();
+        }
+        c
+    };
+    let tokens = serde_json::json!([
+        claims(Some(&retired)),
+        claims(Some(&live)),
+        // A node whose id extends the retired one's.
+        claims(Some(&cloudburst::pilot::token_identity(
+            &cfg,
+            "cms-t2-0000011"
+        ))),
+        claims(Some("alice@cloudburst.test")),
+        claims(Some("condor@cloudburst.test")),
+        claims(None),
+    ]);
+    let verdicts = |cm: &Path| -> Vec<bool> {
+        serde_json::from_value(py(
+            REVOCATION_VERDICTS,
+            &[cm.display().to_string(), tokens.to_string()],
+        ))
+        .unwrap()
+    };
+    assert_eq!(verdicts(&cm), [false; 6], "no file yet: nothing refused");
+
+    let nodes = [
+        node("cms-t2-000001", State::Gone),
+        node("cms-t2-000002", State::Busy),
+    ];
+    let mut r = Revocations::default();
+    let applied = r.update(&cfg, &nodes, 1_100, || Outcome::Sent).unwrap();
+    assert_eq!(applied, Update::Applied { identities: 1 });
+    assert_eq!(
+        verdicts(&cm),
+        [true, false, false, false, false, false],
+        "only the retired node's token is refused"
+    );
+}

@@ -454,6 +454,135 @@ fn a_pilots_token_advertises_only_its_own_node() {
     eprintln!("real pool: node C's token advertising node B: every ad refused; node A's own ads listed ({types:?})");
 }
 
+/// The central manager's snippet with the revocation list the agent
+/// keeps: after the agent writes it and runs `condor_reconfig
+/// -collector`, the real collector refuses the token of a retired node
+/// ("has been revoked", its own words at D_SECURITY) while a live node's
+/// token, minted the same way, still advertises.
+#[test]
+fn a_retired_nodes_token_is_refused_by_the_real_collector() {
+    use cloudburst::agent::revocation::{Revocations, Update};
+    use cloudburst::lifecycle::{Node, State};
+    let Some(release) = release() else {
+        return;
+    };
+    // The snippet as shipped, its include pointed at a file of this test
+    // (in a folder the pool's unprivileged user can read).
+    let files = tempfile::tempdir().unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(files.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let list = files.path().join("revoked-pilots.conf");
+    let shipped = "/var/lib/cloudburst-condor/revoked-pilots.conf";
+    let snippet = std::fs::read_to_string(
+        support::repo().join("condor-config/50-cloudburst-central-manager.conf"),
+    )
+    .unwrap();
+    assert!(snippet.contains(shipped));
+    let cm = files.path().join("50-cloudburst-central-manager.conf");
+    std::fs::write(&cm, snippet.replace(shipped, &list.display().to_string())).unwrap();
+    let pool = Pool::start(
+        &release,
+        "revoked",
+        "TRUST_DOMAIN = cloudburst.test\nCOLLECTOR_DEBUG = D_SECURITY\n",
+        &[cm],
+    );
+    let mut agent_cfg = pilot_agent_config(&pool, 1, 512);
+    agent_cfg.pilot.revocation_file = Some(list.clone());
+    let condor = Condor::new(&agent_cfg, &Live);
+    let mint = |node: &str| {
+        condor
+            .token(
+                &cloudburst::pilot::token_identity(&agent_cfg, node),
+                3600,
+                None,
+            )
+            .unwrap()
+    };
+    let (retired, live) = (mint("real-r"), mint("real-s"));
+
+    // The agent's view: real-r terminated, real-s working.
+    let node = |id: &str, state: State| Node {
+        id: id.into(),
+        site: "aws".into(),
+        flavor: "small".into(),
+        group: None,
+        token: format!("t-{id}"),
+        instance_id: Some(format!("i-{id}")),
+        state,
+        since: cloudburst::agent::now(),
+        created_at: cloudburst::agent::now(),
+        last_busy: None,
+        startd: None,
+        drain_cause: None,
+        admin_drain: None,
+        terminate_attempts: 0,
+        terminate_last: None,
+        price_per_hour: 0.1,
+        spot: false,
+        ended_at: None,
+    };
+    let nodes = [node("real-r", State::Gone), node("real-s", State::Busy)];
+    let applied = Revocations::default()
+        .update(&agent_cfg, &nodes, cloudburst::agent::now(), || {
+            condor.reconfig_collector()
+        })
+        .unwrap();
+    assert_eq!(applied, Update::Applied { identities: 1 });
+
+    let collector_log = pool.dir.path().join("local/log/CollectorLog");
+    // The reconfig is done once the running collector holds the list.
+    pool.wait_for("the collector to read the list", LONG, |p| {
+        let out = p.run(
+            "condor_config_val",
+            &["-collector", "CLOUDBURST_REVOKED_PILOTS"],
+        );
+        String::from_utf8_lossy(&out.stdout).contains("cloudburst-pilot-real-r")
+    });
+    let _live = pool.start_pilot(
+        "real-s",
+        &render(&agent_cfg, "real-s", &live),
+        live.expose(),
+        0,
+    );
+    let _stolen = pool.start_pilot(
+        "real-r",
+        &render(&agent_cfg, "real-r", &retired),
+        retired.expose(),
+        0,
+    );
+    let node_ids = |p: &Pool| {
+        jobs_like(
+            p,
+            "condor_status",
+            &[
+                "-constraint",
+                "CloudNode =?= true",
+                "-af",
+                "CloudburstNodeId",
+            ],
+        )
+        .concat()
+    };
+    pool.wait_for("the live node's pilot", LONG, |p| {
+        node_ids(p).iter().any(|n| n == "real-s")
+    });
+    pool.wait_for(
+        "the collector to refuse the retired node's token",
+        LONG,
+        |_| {
+            std::fs::read_to_string(&collector_log)
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.contains("has been revoked") && l.contains("cloudburst-pilot-real-r@"))
+        },
+    );
+    let ids = node_ids(&pool);
+    assert!(!ids.iter().any(|n| n == "real-r"), "{ids:?}");
+    eprintln!("real pool: the retired node's token revoked by the collector; the live node's pilot listed ({ids:?})");
+}
+
 fn impostor_log(pool: &Pool, node: &str) -> std::path::PathBuf {
     pool.dir.path().join(format!("pilot-{node}/log/StartLog"))
 }

@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::cycle::Report;
 use crate::lifecycle::{Node, State};
 use crate::planner::Action;
+use crate::registry::Event;
 
 use super::status::Status;
 
@@ -92,23 +93,8 @@ impl Metrics {
         self.cycle_seconds = cycle_seconds;
         self.observe_actions(r);
         for t in &r.transitions {
-            let node = nodes.iter().find(|n| n.id == t.node);
-            if t.from == State::Booting && matches!(t.to, State::Idle | State::Busy) {
-                if let Some(n) = node {
-                    self.boot_to_join
-                        .observe((t.at - n.created_at).max(0) as f64);
-                }
-                self.joined_at.insert(t.node.clone(), t.at);
-            }
-            if t.to == State::Busy && self.claimed.insert(t.node.clone()) {
-                if let Some(j) = self.joined_at.get(&t.node) {
-                    self.join_to_claim.observe((t.at - j).max(0) as f64);
-                }
-            }
-            if t.to == State::Gone {
-                self.joined_at.remove(&t.node);
-                self.claimed.remove(&t.node);
-            }
+            let created = nodes.iter().find(|n| n.id == t.node).map(|n| n.created_at);
+            self.transition(&t.node, t.from, t.to, t.at, created);
         }
         let live: Vec<&Node> = nodes.iter().filter(|n| n.state != State::Gone).collect();
         self.history.push_back(Point {
@@ -119,6 +105,45 @@ impl Metrics {
         });
         while self.history.front().is_some_and(|p| p.at < r.now - 86_400) {
             self.history.pop_front();
+        }
+    }
+
+    /// The boot and claim histograms of a restarted agent: the registry's
+    /// events replayed through the same rule as a running agent's cycles,
+    /// so a restart loses none of them. Events whose states this version
+    /// does not know are skipped.
+    pub fn rebuild(&mut self, events: &[Event], nodes: &[Node]) {
+        for e in events {
+            let (Some(from), Some(to)) = (
+                e.from.as_deref().and_then(State::parse),
+                State::parse(&e.to),
+            ) else {
+                continue;
+            };
+            let created = nodes.iter().find(|n| n.id == e.node).map(|n| n.created_at);
+            self.transition(&e.node, from, to, e.at, created);
+        }
+    }
+
+    /// The one rule: a booting node that joins adds its boot time, its
+    /// first claim after joining adds the wait for work.
+    fn transition(&mut self, node: &str, from: State, to: State, at: i64, created: Option<i64>) {
+        if from == State::Booting && matches!(to, State::Idle | State::Busy) {
+            if let Some(c) = created {
+                self.boot_to_join
+                    .observe(at.saturating_sub(c).max(0) as f64);
+            }
+            self.joined_at.insert(node.to_string(), at);
+        }
+        if to == State::Busy && self.claimed.insert(node.to_string()) {
+            if let Some(j) = self.joined_at.get(node) {
+                self.join_to_claim
+                    .observe(at.saturating_sub(*j).max(0) as f64);
+            }
+        }
+        if to == State::Gone {
+            self.joined_at.remove(node);
+            self.claimed.remove(node);
         }
     }
 
@@ -445,6 +470,96 @@ mod tests {
         assert!(o.contains("x_bucket{le=\"900\"} 2"));
         assert!(o.contains("x_bucket{le=\"+Inf\"} 2"));
         assert!(o.contains("x_sum 790"));
+    }
+
+    /// Two nodes launched at 1,000: one joins after 150 s and gets work
+    /// 30 s later, the other joins after 400 s and gets work at once.
+    /// The histograms hold exactly those values, and an agent restarted
+    /// on the same registry shows the same histograms from its events.
+    #[test]
+    fn boot_and_claim_histograms_hold_their_values_and_survive_a_restart() {
+        use crate::lifecycle::Transition;
+        let mut registry = crate::registry::Registry::in_memory().unwrap();
+        let node = |id: &str| Node {
+            id: id.into(),
+            site: "aws".into(),
+            flavor: "m".into(),
+            group: None,
+            token: format!("t-{id}"),
+            instance_id: None,
+            state: State::Requested,
+            since: 1_000,
+            created_at: 1_000,
+            last_busy: None,
+            startd: None,
+            drain_cause: None,
+            admin_drain: None,
+            terminate_attempts: 0,
+            terminate_last: None,
+            price_per_hour: 0.1,
+            spot: false,
+            ended_at: None,
+        };
+        for id in ["a", "b"] {
+            registry.record_launch(&node(id), "x").unwrap();
+        }
+        let step = |node: &str, from: State, to: State, at: i64| Transition {
+            node: node.into(),
+            from,
+            to,
+            at,
+            reason: "test".into(),
+            instance_id: None,
+            startd: None,
+            busy_at: None,
+        };
+        let cycles = [
+            vec![
+                step("a", State::Requested, State::Booting, 1_010),
+                step("b", State::Requested, State::Booting, 1_010),
+            ],
+            vec![step("a", State::Booting, State::Idle, 1_150)],
+            vec![step("a", State::Idle, State::Busy, 1_180)],
+            vec![step("b", State::Booting, State::Busy, 1_400)],
+            // Busy again later is not a first claim.
+            vec![
+                step("a", State::Busy, State::Idle, 2_000),
+                step("a", State::Idle, State::Busy, 2_100),
+            ],
+        ];
+        let mut live = Metrics::default();
+        for transitions in cycles {
+            registry.apply(&transitions).unwrap();
+            let nodes = registry.nodes().unwrap();
+            let r = Report {
+                now: transitions[0].at,
+                transitions,
+                ..Report::default()
+            };
+            live.observe(&r, &nodes, 0.1);
+        }
+        let histograms = |m: &Metrics| {
+            let mut o = String::new();
+            m.boot_to_join.write(&mut o, "boot", "b");
+            m.join_to_claim.write(&mut o, "claim", "c");
+            o
+        };
+        let text = histograms(&live);
+        for line in [
+            "boot_bucket{le=\"120\"} 0",
+            "boot_bucket{le=\"180\"} 1",
+            "boot_bucket{le=\"600\"} 2",
+            "boot_sum 550",
+            "boot_count 2",
+            "claim_bucket{le=\"60\"} 2",
+            "claim_sum 30",
+            "claim_count 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+        let mut restarted = Metrics::default();
+        restarted.rebuild(&registry.events(None).unwrap(), &registry.nodes().unwrap());
+        assert_eq!(histograms(&restarted), text);
     }
 
     #[test]

@@ -48,6 +48,7 @@ mod lock;
 pub mod log_demand;
 pub mod metrics;
 mod notify_socket;
+pub mod revocation;
 pub mod status;
 mod verify;
 
@@ -145,9 +146,18 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
     .map_err(|e| tracing::warn!(error = %e, "cannot watch the config file; reload with SIGHUP"))
     .ok();
     let mut joblog_watch = watch_joblog(&config, &tx);
+    let mut mesos_side = MesosSide::new(config.mesos.as_ref());
+    let mut revocations = revocation::Revocations::default();
 
     let pages = std::sync::Arc::new(std::sync::Mutex::new(metrics::Pages::default()));
     let mut metrics = metrics::Metrics::default();
+    // The histograms go on from where the last run left them.
+    match (registry.events(None), registry.nodes()) {
+        (Ok(events), Ok(nodes)) => metrics.rebuild(&events, &nodes),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!(error = %e, "cannot read the registry's events; histograms start empty")
+        }
+    }
     if !config.agent.listen.is_empty() {
         match std::net::TcpListener::bind(&config.agent.listen) {
             Ok(l) => {
@@ -193,6 +203,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
             &mut registry,
             &mut clouds,
             &mut presence,
+            &mesos_side,
             keep,
             t,
         ) {
@@ -221,6 +232,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
                         tracing::warn!(error = %format!("{e:#}"), "cannot read the registry for metrics")
                     }
                 }
+                revoke(&config, &mut registry, &mut revocations, t);
                 // Logged last: "cycle done" means status and metrics are current.
                 tracing::info!(
                     ms = ms as u64,
@@ -254,6 +266,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
                     &mut config,
                     &mut registry,
                     &mut clouds,
+                    &mut mesos_side,
                     &mut joblog_watch,
                     &tx,
                     why,
@@ -306,6 +319,30 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
     }
 }
 
+/// Brings the pilot revocation list up to date with the registry.
+fn revoke(
+    config: &Config,
+    registry: &mut Registry,
+    revocations: &mut revocation::Revocations,
+    now: i64,
+) {
+    let nodes = match registry.nodes() {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the registry for the revocation list");
+            return;
+        }
+    };
+    let reconfig = || Condor::new(config, &Live).reconfig_collector();
+    match revocations.update(config, &nodes, now, reconfig) {
+        Ok(revocation::Update::Unchanged) => {}
+        Ok(revocation::Update::Applied { identities }) => {
+            tracing::info!(identities, "pilot revocation list applied")
+        }
+        Err(e) => tracing::warn!(error = %format!("{e:#}"), "pilot revocation list not applied"),
+    }
+}
+
 /// How long the config file must be quiet before a change is read.
 const CONFIG_SETTLE: Duration = Duration::from_millis(700);
 
@@ -318,6 +355,7 @@ fn reload(
     config: &mut Config,
     registry: &mut Registry,
     clouds: &mut Clouds,
+    mesos_side: &mut MesosSide,
     joblog_watch: &mut Option<notify::RecommendedWatcher>,
     tx: &mpsc::Sender<Wake>,
     why: &str,
@@ -338,6 +376,7 @@ fn reload(
     match fresh {
         Ok((c, providers)) => {
             *clouds = Clouds::new(providers, Backoff::default(), now() as u64);
+            *mesos_side = MesosSide::new(c.mesos.as_ref());
             *joblog_watch = watch_joblog(&c, tx);
             crate::logging::set_level(c.agent.log_level);
             *config = c;
@@ -505,6 +544,7 @@ fn one_cycle(
     registry: &mut Registry,
     clouds: &mut Clouds,
     presence: &mut Option<Presence>,
+    mesos_side: &MesosSide,
     keep: Option<&mut Option<LastSeen>>,
     now: i64,
 ) -> Result<crate::cycle::Report> {
@@ -517,7 +557,7 @@ fn one_cycle(
     let (snapshot, inventories, mesos) = std::thread::scope(|s| {
         // The readers' events belong to this cycle's span.
         let pool = s.spawn(|| cycle.in_scope(|| condor.snapshot(now)));
-        let mesos = s.spawn(|| cycle.in_scope(|| config.mesos.as_ref().map(read_mesos)));
+        let mesos = s.spawn(|| cycle.in_scope(|| mesos_side.observe()));
         let inventories: BTreeMap<String, Observed<Inventory>> = config
             .sites
             .iter()
@@ -571,10 +611,10 @@ fn demand_cycle(
     )
 }
 
-type Observation = (
+type Observation<'m> = (
     PoolSnapshot,
     BTreeMap<String, Observed<Inventory>>,
-    Option<(MesosView, Option<MesosClient>)>,
+    Option<(MesosView, Option<&'m MesosClient>)>,
 );
 
 /// Runs the core on what was observed: a full cycle, or (`new_demand`)
@@ -584,7 +624,7 @@ fn act(
     registry: &mut Registry,
     clouds: &mut Clouds,
     presence: &mut Option<Presence>,
-    (snapshot, inventories, mesos): Observation,
+    (snapshot, inventories, mesos): Observation<'_>,
     new_demand: bool,
     now: i64,
 ) -> Result<crate::cycle::Report> {
@@ -599,7 +639,7 @@ fn act(
         clouds,
     };
     let token_condor = Condor::new(config, &runner);
-    let lifetime = (config.timers.max_lifetime + config.timers.drain_grace).as_secs();
+    let lifetime = crate::pilot::revocation::token_lifetime_secs(config);
     let ca_pem = match &config.pilot.ca_certificate {
         Some(p) => Some(
             std::fs::read_to_string(p)
@@ -639,25 +679,40 @@ fn act(
     Ok(result?)
 }
 
-/// The Mesos side, read with a client made for this cycle (a reloaded
-/// `[mesos]` applies at the next cycle).
-fn read_mesos(source: &crate::config::MesosSource) -> (MesosView, Option<MesosClient>) {
-    match MesosClient::new(source) {
-        Ok(c) => (c.observe(), Some(c)),
-        Err(e) => (
-            MesosView::unknown(&format!("cannot make an HTTP client: {e}")),
-            None,
-        ),
+/// The Mesos side's client, kept from cycle to cycle (the master that
+/// answered last is asked first, and its HTTP connections and CA file are
+/// not made anew each cycle) and made again when the config is reloaded.
+pub struct MesosSide {
+    /// `None` without `[mesos]`; the error when no client could be made.
+    client: Option<std::result::Result<MesosClient, String>>,
+}
+
+impl MesosSide {
+    pub fn new(source: Option<&crate::config::MesosSource>) -> MesosSide {
+        MesosSide {
+            client: source.map(|source| {
+                MesosClient::new(source).map_err(|e| format!("cannot make an HTTP client: {e}"))
+            }),
+        }
+    }
+
+    /// This cycle's view with the client that read it; `None` without
+    /// `[mesos]`.
+    pub fn observe(&self) -> Option<(MesosView, Option<&MesosClient>)> {
+        Some(match self.client.as_ref()? {
+            Ok(c) => (c.observe(), Some(c)),
+            Err(e) => (MesosView::unknown(e), None),
+        })
     }
 }
 
 /// The Mesos port with this cycle's view already read.
-struct PrefetchedMesos {
+struct PrefetchedMesos<'m> {
     view: MesosView,
-    client: Option<MesosClient>,
+    client: Option<&'m MesosClient>,
 }
 
-impl MesosPort for PrefetchedMesos {
+impl MesosPort for PrefetchedMesos<'_> {
     fn view(&self) -> &MesosView {
         &self.view
     }

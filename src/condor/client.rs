@@ -264,6 +264,12 @@ impl Condor<'_> {
         Ok((first, second))
     }
 
+    /// Tells the collector to read its config again.
+    pub fn reconfig_collector(&self) -> Outcome {
+        let args = commands::reconfig_collector_args(self.pool.as_deref());
+        self.command("reconfig-collector", "condor_reconfig", args)
+    }
+
     /// Mints a pilot's IDTOKEN. Never recorded in a snapshot: it runs
     /// directly, and its stdout stays in memory.
     pub fn token(

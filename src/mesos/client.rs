@@ -13,8 +13,8 @@
 //! goes to the one that answered last and, failing, to each other in
 //! turn: one master down leaves the side readable.
 
-use std::cell::Cell;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::{aurora, marathon, master, MesosError, MesosView, Unit};
@@ -32,8 +32,10 @@ pub struct MesosClient {
     runtime: tokio::runtime::Runtime,
     /// (principal, secret) from `mesos.credentials`, or why it is unusable.
     credentials: Option<Result<(String, Secret), String>>,
-    /// The master (index in `source.master`) that answered last.
-    answered: Cell<usize>,
+    /// The master (index in `source.master`) that answered last. The
+    /// agent keeps the client from cycle to cycle, so this carries over
+    /// (a dead first master costs its timeout once, not every cycle).
+    answered: AtomicUsize,
 }
 
 impl MesosClient {
@@ -51,8 +53,13 @@ impl MesosClient {
             http,
             runtime,
             credentials: source.credentials.as_deref().map(read_credentials),
-            answered: Cell::new(0),
+            answered: AtomicUsize::new(0),
         })
+    }
+
+    /// The master (index in `mesos.master`) that will be asked first.
+    pub fn answered(&self) -> usize {
+        self.answered.load(Ordering::Relaxed)
     }
 
     /// The master's agents and every configured framework's queue.
@@ -98,12 +105,12 @@ impl MesosClient {
     /// the master that answered last; every master's failure otherwise.
     fn post_master(&self, body: &str) -> Result<Vec<u8>, Unknown> {
         let masters = &self.source.master;
-        let first = self.answered.get();
+        let first = self.answered();
         let mut failures = Vec::new();
         for i in (0..masters.len()).map(|k| (first + k) % masters.len()) {
             match self.post(&format!("{}/api/v1", masters[i]), body.to_string()) {
                 Ok(b) => {
-                    self.answered.set(i);
+                    self.answered.store(i, Ordering::Relaxed);
                     return Ok(b);
                 }
                 Err(e) => failures.push((&masters[i], e)),

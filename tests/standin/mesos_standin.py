@@ -178,7 +178,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def serve(self, service, body=b"", expect_body=None, answer=None):
         """Answers as `service`'s state says: its auth and fault first,
-        then `answer()` if given, else its world, queue or file."""
+        then `answer()` if given, else its world, queue or file. Each
+        request is counted in STATE.requests (one line per request)."""
+        with open(STATE + ".requests", "a") as f:
+            f.write(service + "\n")
         with open(STATE) as f:
             state = json.load(f)
         if "auth" in state:

@@ -346,6 +346,7 @@ impl Pool {
             "condor_drain",
             "condor_off",
             "condor_on",
+            "condor_reconfig",
             "condor_token_create",
             "condor_history",
         ] {

@@ -27,6 +27,15 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 impl MesosStandIn {
+    /// How many requests it has answered so far.
+    pub fn requests(&self) -> usize {
+        let mut log = self.state.clone().into_os_string();
+        log.push(".requests");
+        std::fs::read_to_string(log)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
     /// Serves `state` (see the script's docstring). Plain python3: the
     /// stand-in needs nothing beyond the standard library.
     pub fn start(state: Value) -> MesosStandIn {

@@ -175,6 +175,29 @@ pub fn off_master_args(pool: Option<&str>, daemon: &str) -> Result<Vec<String>, 
     Ok(args)
 }
 
+/// `condor_reconfig`: the collector reads its config again (a changed
+/// pilot revocation list; see `pilot::revocation`). The pool's own
+/// collector is `-collector`; a named one is reached by its address,
+/// since `condor_reconfig` refuses `-pool` without `-addr` or `-name`
+/// (HTCondor 25.14: "you have asked to find a machine in another pool
+/// ... but you have not specified which machine").
+pub fn reconfig_collector_args(pool: Option<&str>) -> Vec<String> {
+    match pool {
+        Some(p) => {
+            let addr = if p
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+            {
+                p.to_string()
+            } else {
+                format!("{p}:9618")
+            };
+            vec!["-addr".into(), format!("<{addr}>")]
+        }
+        None => vec!["-collector".into()],
+    }
+}
+
 /// The authorizations a pilot's token carries: enough to advertise its
 /// startd and master and to read the pool, nothing that can administer it.
 pub const PILOT_AUTHZ: [&str; 3] = ["ADVERTISE_STARTD", "ADVERTISE_MASTER", "READ"];
@@ -455,6 +478,19 @@ mod tests {
             read_outcome(false, b"", b"Error: communication error\n"),
             Outcome::Failed { .. }
         ));
+    }
+
+    #[test]
+    fn the_collector_is_reconfigured_by_its_address() {
+        assert_eq!(reconfig_collector_args(None), ["-collector"]);
+        assert_eq!(
+            reconfig_collector_args(Some("cm.example.edu:9619")),
+            ["-addr", "<cm.example.edu:9619>"]
+        );
+        assert_eq!(
+            reconfig_collector_args(Some("cm.example.edu")),
+            ["-addr", "<cm.example.edu:9618>"]
+        );
     }
 
     #[test]

@@ -26,6 +26,12 @@ pub struct PilotConfig {
     /// `passwords.d`, readable by the cloudburst user, so the agent needs
     /// neither root nor the pool's own key. Default: the pool key.
     pub token_key: Option<String>,
+    /// The file the agent keeps the retired pilots' identities in, for the
+    /// central manager's `SEC_TOKEN_REVOCATION_EXPR` (its snippet includes
+    /// it); after each change the agent runs `condor_reconfig -collector`.
+    /// The agent must run on the central manager, or the file reach it.
+    /// Unset: retired nodes' tokens stay valid until they expire.
+    pub revocation_file: Option<PathBuf>,
     /// Who may drain and turn off pilots (the identity cloudburst's
     /// `condor_drain` and `condor_off` authenticate as at the pilot).
     pub admin_identity: String,
@@ -57,6 +63,7 @@ impl Default for PilotConfig {
             trust_domain: None,
             token_identity: "cloudburst-pilot".into(),
             token_key: None,
+            revocation_file: None,
             admin_identity: "condor".into(),
             ccb: false,
             tcp_forwarding_host: None,

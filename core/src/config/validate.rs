@@ -119,6 +119,18 @@ pub fn validate(c: &Config) -> Check {
         ));
     }
 
+    if let Some(f) = &c.pilot.revocation_file {
+        if f.as_os_str().is_empty() || f == &c.agent.registry || f.file_name().is_none() {
+            return Err((
+                0,
+                format!(
+                    "pilot.revocation_file = {:?}: must name a file of its own (not the registry), which the central manager's condor reads",
+                    f.display().to_string()
+                ),
+            ));
+        }
+    }
+
     if let Some(m) = &c.mesos {
         if c.pilot.mesos.is_none() {
             return Err((

@@ -21,6 +21,7 @@ use crate::config::{classad_string, Config, Flavor, Group, Site};
 use crate::secret::Secret;
 
 mod condor;
+pub mod revocation;
 pub use condor::condor_config;
 
 /// Where the files go on the pilot.
