@@ -974,3 +974,72 @@ fn an_unreadable_mesos_master_retires_nothing_until_it_answers() {
     let r = world.wait_until("the node to be retired", LONG, |r| r["live"] == 0);
     assert_eq!(r["killed"].as_array().unwrap().len(), 0, "{r:#}");
 }
+
+/// The job log as a source of demand, against the stand-in: with a cycle
+/// of ten minutes, a cloud job written to `job_queue.log` (the real
+/// schedd's submit transaction of a cloud job, as a new cluster) is
+/// launched for at once by the launch-only cycle (`from="job log"`):
+/// `condor_q` ran for the first cycle only, and the launch is the only
+/// action. A burst of three submits is read once and launches for all
+/// three, without asking the schedd.
+#[test]
+fn a_cloud_job_in_the_job_log_is_launched_for_without_condor_q() {
+    let Some(world) = World::start("joblog") else {
+        return;
+    };
+    let template =
+        cloudburst::cli::bench_reaction::Template::read(&support::data_dir(), "e2e@submit")
+            .unwrap();
+    let log = world.dir().join("job_queue.log");
+    std::fs::write(&log, template.log_header()).unwrap();
+    let cfg = world.agent_config("");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[condor]\n",
+        &format!("job_log = {:?}\n[condor]\n", log.display().to_string()),
+    );
+    let text = text.replace("cycle = \"1s\"", "cycle = \"10m\"");
+    std::fs::write(&cfg, text).unwrap();
+
+    let mut agent = Agent::start(&cfg);
+    agent.wait_for("cycle done");
+    let queries = |w: &World| {
+        w.standin
+            .log()
+            .iter()
+            .filter(|c| c.first().map(String::as_str) == Some("condor_q"))
+            .count()
+    };
+    let before = queries(&world);
+    assert!(before > 0, "the first cycle read the queue");
+    let append = |cluster: i64| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(
+            template
+                .transaction_for(cluster, cloudburst::agent::now())
+                .as_bytes(),
+        )
+        .unwrap();
+    };
+    append(300);
+    let line = agent.wait_for("kind=\"launch\"");
+    assert!(line.contains("from=\"job log\""), "{line}");
+    agent.wait_for("launched for the job log");
+    // A burst: three jobs in quick succession, one read.
+    for cluster in 301..304 {
+        append(cluster);
+    }
+    for _ in 0..3 {
+        let line = agent.wait_for("kind=\"launch\"");
+        assert!(line.contains("from=\"job log\""), "{line}");
+    }
+    let done = agent.wait_for("launched for the job log");
+    assert!(done.contains("actions=3"), "{done}");
+    assert_eq!(queries(&world), before, "no condor_q between cycles");
+    let others: Vec<&String> = agent
+        .seen
+        .iter()
+        .filter(|l| l.contains("msg=\"action\"") && !l.contains("kind=\"launch\""))
+        .collect();
+    assert!(others.is_empty(), "only launches: {others:?}");
+}

@@ -860,24 +860,8 @@ fn a_retired_nodes_token_is_refused_by_the_central_managers_revocation_expressio
     cfg.pilot.trust_domain = Some("cloudburst.test".into());
     cfg.pilot.revocation_file = Some(file.clone());
     let node = |id: &str, state: State| Node {
-        id: id.into(),
-        site: "aws".into(),
-        flavor: "c7i.2xlarge".into(),
-        group: None,
-        token: format!("t-{id}"),
-        instance_id: Some(format!("i-{id}")),
         state,
-        since: 1_000,
-        created_at: 1_000,
-        last_busy: None,
-        startd: None,
-        drain_cause: None,
-        admin_drain: None,
-        terminate_attempts: 0,
-        terminate_last: None,
-        price_per_hour: 0.1,
-        spot: false,
-        ended_at: None,
+        ..Node::requested(id, "aws", "c7i.2xlarge", &format!("t-{id}"), 1_000)
     };
     let retired = cloudburst::pilot::token_identity(&cfg, "cms-t2-000001");
     let live = cloudburst::pilot::token_identity(&cfg, "cms-t2-000002");

@@ -503,25 +503,10 @@ fn a_retired_nodes_token_is_refused_by_the_real_collector() {
     let (retired, live) = (mint("real-r"), mint("real-s"));
 
     // The agent's view: real-r terminated, real-s working.
+    let now = cloudburst::agent::now();
     let node = |id: &str, state: State| Node {
-        id: id.into(),
-        site: "aws".into(),
-        flavor: "small".into(),
-        group: None,
-        token: format!("t-{id}"),
-        instance_id: Some(format!("i-{id}")),
         state,
-        since: cloudburst::agent::now(),
-        created_at: cloudburst::agent::now(),
-        last_busy: None,
-        startd: None,
-        drain_cause: None,
-        admin_drain: None,
-        terminate_attempts: 0,
-        terminate_last: None,
-        price_per_hour: 0.1,
-        spot: false,
-        ended_at: None,
+        ..Node::requested(id, "aws", "small", &format!("t-{id}"), now)
     };
     let nodes = [node("real-r", State::Gone), node("real-s", State::Busy)];
     let applied = Revocations::default()

@@ -84,5 +84,8 @@ grep -q '<svg' target/simulate/report.html
 step "Planning benchmark: one cycle at 100,000 jobs and 5,000 nodes"
 ./target/release/cloudburst bench plan --python "$CLOUDBURST_PYTHON"
 
+step "Reaction benchmark: a cloud job's submit to its launch, the job log against condor_q polling"
+./target/release/cloudburst bench reaction --python "$CLOUDBURST_PYTHON" --moto .venv/bin/moto_server
+
 echo
 echo "tests/run.sh: all passed"

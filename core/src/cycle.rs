@@ -533,24 +533,10 @@ impl<'a> Agent<'a> {
         let id = self.registry.next_node_id(&pool)?;
         let token = (self.tokens)(&id);
         let node = Node {
-            id: id.clone(),
-            site: site.clone(),
-            flavor: flavor.clone(),
             group: group.clone(),
-            token: token.clone(),
-            instance_id: None,
-            state: State::Requested,
-            since: now,
-            created_at: now,
-            last_busy: None,
-            startd: None,
-            drain_cause: None,
-            admin_drain: None,
-            terminate_attempts: 0,
-            terminate_last: None,
             price_per_hour: *price_per_hour,
             spot: *spot,
-            ended_at: None,
+            ..Node::requested(&id, site, flavor, &token, now)
         };
         let user_data = match pilot.user_data(&node) {
             Ok(u) => u,

@@ -188,6 +188,31 @@ pub fn hard_stop(n: &Node, timers: &Timers) -> i64 {
 }
 
 impl Node {
+    /// A node whose launch is being asked for at `now`: nothing known of
+    /// it yet but where, what and the launch's idempotency token.
+    pub fn requested(id: &str, site: &str, flavor: &str, token: &str, now: i64) -> Node {
+        Node {
+            id: id.into(),
+            site: site.into(),
+            flavor: flavor.into(),
+            group: None,
+            token: token.into(),
+            instance_id: None,
+            state: State::Requested,
+            since: now,
+            created_at: now,
+            last_busy: None,
+            startd: None,
+            drain_cause: None,
+            admin_drain: None,
+            terminate_attempts: 0,
+            terminate_last: None,
+            price_per_hour: 0.0,
+            spot: false,
+            ended_at: None,
+        }
+    }
+
     /// Idle since: its last claim, or when it joined.
     pub fn idle_for(&self, now: i64) -> i64 {
         now - self

@@ -480,28 +480,9 @@ mod tests {
     fn boot_and_claim_histograms_hold_their_values_and_survive_a_restart() {
         use crate::lifecycle::Transition;
         let mut registry = crate::registry::Registry::in_memory().unwrap();
-        let node = |id: &str| Node {
-            id: id.into(),
-            site: "aws".into(),
-            flavor: "m".into(),
-            group: None,
-            token: format!("t-{id}"),
-            instance_id: None,
-            state: State::Requested,
-            since: 1_000,
-            created_at: 1_000,
-            last_busy: None,
-            startd: None,
-            drain_cause: None,
-            admin_drain: None,
-            terminate_attempts: 0,
-            terminate_last: None,
-            price_per_hour: 0.1,
-            spot: false,
-            ended_at: None,
-        };
         for id in ["a", "b"] {
-            registry.record_launch(&node(id), "x").unwrap();
+            let node = Node::requested(id, "aws", "m", &format!("t-{id}"), 1_000);
+            registry.record_launch(&node, "x").unwrap();
         }
         let step = |node: &str, from: State, to: State, at: i64| Transition {
             node: node.into(),

@@ -111,24 +111,8 @@ mod tests {
 
     fn node(id: &str, state: State) -> Node {
         Node {
-            id: id.into(),
-            site: "aws".into(),
-            flavor: "m".into(),
-            group: None,
-            token: id.into(),
-            instance_id: None,
             state,
-            since: 1_000,
-            created_at: 1_000,
-            last_busy: None,
-            startd: None,
-            drain_cause: None,
-            admin_drain: None,
-            terminate_attempts: 0,
-            terminate_last: None,
-            price_per_hour: 0.1,
-            spot: false,
-            ended_at: None,
+            ..Node::requested(id, "aws", "m", id, 1_000)
         }
     }
 

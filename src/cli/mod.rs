@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bench_plan;
+pub mod bench_reaction;
 pub mod classad_cmd;
 pub mod demo;
 pub mod man;
@@ -261,6 +262,34 @@ pub enum BenchCommand {
         #[arg(long, default_value = "target/bench")]
         workdir: PathBuf,
     },
+    /// Seconds from a cloud job's submit to its launch, with the job log
+    /// followed and with condor_q polling alone (moto and the condor
+    /// stand-in)
+    Reaction {
+        /// Python with PyPI htcondor (the condor stand-in runs on it)
+        #[arg(long, default_value = ".venv/bin/python")]
+        python: PathBuf,
+        /// moto's server (PyPI moto[server])
+        #[arg(long, default_value = ".venv/bin/moto_server")]
+        moto: PathBuf,
+        /// The condor stand-in
+        #[arg(long, default_value = "tests/standin/condor_standin.py")]
+        standin: PathBuf,
+        /// Directory of HTCondor captures (condor/live/... below it)
+        #[arg(long, default_value = "tests/data")]
+        fixtures: PathBuf,
+        /// Cloud jobs submitted in each mode
+        #[arg(long, default_value_t = 50)]
+        submits: usize,
+        /// The agent's cycle, condor_q's interval (e.g. 3s)
+        #[arg(long, default_value = "3s")]
+        cycle: String,
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Where the worlds' files go
+        #[arg(long, default_value = "target/bench/reaction")]
+        workdir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -387,6 +416,30 @@ fn run_command(command: Command) -> Result<ExitCode> {
                 workdir,
             };
             bench_plan::run(&cfg, io::stdout().lock())?;
+        }
+        Command::Bench(BenchCommand::Reaction {
+            python,
+            moto,
+            standin,
+            fixtures,
+            submits,
+            cycle,
+            seed,
+            workdir,
+        }) => {
+            let cycle = crate::config::parse_duration(&cycle)
+                .map_err(|e| anyhow::anyhow!("--cycle {cycle:?}: {e}"))?;
+            let cfg = bench_reaction::ReactionBench {
+                python,
+                moto,
+                standin,
+                fixtures,
+                submits,
+                cycle,
+                seed,
+                workdir,
+            };
+            bench_reaction::run(&cfg, io::stdout().lock())?;
         }
         Command::Snapshot { config, out } => {
             let config = load_config(config.as_deref())?;

@@ -2,7 +2,6 @@
 //! `.venv` (tests/run.sh installs it), one server per test binary on a
 //! free loopback port, stopped when the binary's tests are done.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -41,25 +40,9 @@ impl Moto {
         );
         // Ready when werkzeug says it is running (read, not slept on).
         let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let mut seen = Vec::new();
-        loop {
-            match lines.next() {
-                Some(Ok(l)) => {
-                    let ready = l.contains("Running on");
-                    seen.push(l);
-                    if ready {
-                        break;
-                    }
-                }
-                _ => panic!(
-                    "moto_server exited before it was ready:\n{}",
-                    seen.join("\n")
-                ),
-            }
+        if let Err(seen) = cloudburst::cli::bench_reaction::wait_ready(stderr) {
+            panic!("moto_server exited before it was ready:\n{seen}");
         }
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
         Some(Moto { port, child })
     }
 

@@ -54,21 +54,10 @@ impl StandIn {
         std::fs::create_dir(&bin).unwrap();
         let state = dir.path().join("pool.json");
         let script = super::repo().join("tests/standin/condor_standin.py");
-        for tool in TOOLS {
-            let path = bin.join(tool);
-            std::fs::write(
-                &path,
-                format!(
-                    "#!/bin/sh\nCONDOR_STANDIN_STATE='{}' exec '{}' '{}' {tool} \"$@\"\n",
-                    state.display(),
-                    python.display(),
-                    script.display()
-                ),
-            )
-            .unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
+        cloudburst::cli::bench_reaction::write_standin_tools(
+            &bin, &python, &script, &state, &TOOLS,
+        )
+        .unwrap();
         let s = StandIn { dir, state, bin };
         s.write(&s.seed());
         Some(s)
