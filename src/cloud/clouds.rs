@@ -20,17 +20,22 @@ pub struct Clouds {
 /// The monotonic clock and a real sleep.
 struct RealClock {
     origin: Instant,
-    /// Replaces the sleep, when set (tests).
+    /// Replaces the sleep, when set (tests): the time it stands for is
+    /// counted as passed.
     sleep: Option<Box<dyn FnMut(Duration)>>,
+    stood_for: Duration,
 }
 
 impl Clock for RealClock {
     fn elapsed(&self) -> Duration {
-        self.origin.elapsed()
+        self.origin.elapsed().saturating_add(self.stood_for)
     }
     fn sleep(&mut self, d: Duration) {
         match &mut self.sleep {
-            Some(f) => f(d),
+            Some(f) => {
+                f(d);
+                self.stood_for = self.stood_for.saturating_add(d);
+            }
             None => std::thread::sleep(d),
         }
     }
@@ -86,16 +91,19 @@ impl Clouds {
             clock: Box::new(RealClock {
                 origin: Instant::now(),
                 sleep: None,
+                stood_for: Duration::ZERO,
             }),
         }
     }
 
     /// Replaces the sleep between attempts (tests); the calls' own time
-    /// is still read from the monotonic clock.
+    /// is still read from the monotonic clock, and each replaced sleep
+    /// counts as the time it stands for.
     pub fn with_sleep(mut self, sleep: impl FnMut(Duration) + 'static) -> Clouds {
         self.clock = Box::new(RealClock {
             origin: Instant::now(),
             sleep: Some(Box::new(sleep)),
+            stood_for: Duration::ZERO,
         });
         self
     }
