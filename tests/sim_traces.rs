@@ -186,3 +186,34 @@ fn a_real_grid_week_costs_near_the_clairvoyant_bound() {
     assert!(cb.waits.p50 <= 240 + 60, "median wait {}", cb.waits.p50);
     assert_eq!(cb.jobs_killed, 0);
 }
+
+/// The baselines as their sources describe them. Two hundred 2-hour jobs
+/// stating 3 hours, submitted over an hour: annex leases cover the stated
+/// run times, so none is killed at a lease's end and none is too short;
+/// COBalD's controller (TARDIS's settings) drains what it releases, so
+/// it kills nothing either; both run every job.
+#[test]
+fn the_baselines_run_as_documented() {
+    let jobs: Vec<TraceJob> = (0..200)
+        .map(|i| TraceJob {
+            submit: i * 18,
+            runtime: 7200,
+            cpus: 1,
+            memory_mb: 2048,
+            cloud: true,
+            requested: Some(3 * 3600),
+        })
+        .collect();
+    let r = compare(&setup(jobs, vec![Kind::Feedback, Kind::Annex]), |_, _| {}).unwrap();
+    for o in &r.outcomes[..2] {
+        assert_eq!((o.completed, o.jobs_killed), (200, 0), "{}", o.name);
+    }
+    let (_, annex) = &r.notes[1];
+    assert!(annex.leases >= 1, "{annex:?}");
+    assert_eq!(annex.leases_too_short, 0, "{annex:?}");
+    assert!(
+        r.baselines.iter().any(|l| l.contains("TARDIS")),
+        "{:?}",
+        r.baselines
+    );
+}

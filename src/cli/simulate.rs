@@ -188,12 +188,41 @@ pub fn run(args: &Args, mut out: impl Write) -> Result<()> {
             setup.cloud.boot_secs.1
         )?;
     }
+    writeln!(out, "\nbaselines:")?;
+    for line in &result.baselines {
+        writeln!(out, "  {line}")?;
+    }
+    for (name, notes) in &result.notes {
+        if notes.leases > 0 {
+            let killed = result
+                .outcomes
+                .iter()
+                .find(|o| &o.name == name)
+                .map_or(0, |o| o.jobs_killed);
+            writeln!(
+                out,
+                "  {name}: {} leases, {} of them too short for a job that ran on it ({killed} jobs killed at a lease's end)",
+                notes.leases, notes.leases_too_short
+            )?;
+        }
+    }
+    let per_policy: Vec<String> = result
+        .timing
+        .iter()
+        .map(|(name, secs, events)| {
+            format!(
+                "{name} {secs:.1} s ({:.0} events/s)",
+                *events as f64 / secs.max(1e-9)
+            )
+        })
+        .collect();
     writeln!(
         out,
-        "simulated {:.1} days in {:.1} s ({:.0} events/s)",
+        "simulated {:.1} days in {:.1} s ({:.0} events/s): {}",
         result.span as f64 / 86_400.0,
         wall,
-        result.events as f64 / wall.max(1e-9)
+        result.events as f64 / wall.max(1e-9),
+        per_policy.join(", ")
     )?;
     write_report(&args.report, &result, &source)?;
     writeln!(out, "report: {}", args.report.join("report.html").display())?;

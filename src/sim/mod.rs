@@ -73,6 +73,12 @@ pub struct Comparison {
     pub unfittable: usize,
     pub events: u64,
     pub span: i64,
+    /// Each baseline's parameters and their source, one line each.
+    pub baselines: Vec<String>,
+    /// What the baselines noted of their runs (annex leases), by policy.
+    pub notes: Vec<(String, policy::Notes)>,
+    /// Each policy's run: wall seconds and events handled.
+    pub timing: Vec<(String, f64, u64)>,
 }
 
 /// Runs every policy on its own copy of the world, and the bound.
@@ -109,15 +115,22 @@ pub fn compare(
     let mean_cores = cloud_core_seconds / span as f64;
     let baselines = policy::Baselines {
         static_nodes: ((mean_cores / cores_per_node as f64).ceil() as u32).max(1),
-        // condor_annex's documented defaults (-duration, -idle).
-        annex_lease: 50 * 60,
+        // An admin's longest lease: two days, a grid job's usual limit.
+        annex_cap: 48 * 3600,
+        // condor_annex's documented default (-idle).
         annex_idle_shutdown: 15 * 60,
+        // TARDIS's documented LinearController settings.
+        cobald_low_utilisation: 0.90,
+        cobald_high_allocation: 0.90,
+        cobald_rate: 1.0,
         max_nodes: setup.config.limits.max_nodes,
     };
 
     let mut outcomes = Vec::new();
     let mut waits = Vec::new();
     let mut events = 0;
+    let mut notes = Vec::new();
+    let mut timing = Vec::new();
     for &kind in &setup.policies {
         let world = World::new(options.clone(), setup.cloud.clone(), setup.seed, START);
         world.set_local_cores(setup.local_cores);
@@ -135,15 +148,22 @@ pub fn compare(
             }
         }
         let name = kind.name();
-        policy::run(kind, &world, &setup.config, &baselines, horizon, |now| {
+        let began = std::time::Instant::now();
+        let noted = policy::run(kind, &world, &setup.config, &baselines, horizon, |now| {
             progress(
                 name,
                 ((now - START) as f64 / (horizon - START) as f64).min(1.0),
             )
         })?;
+        notes.push((name.to_string(), noted));
         progress(name, 1.0);
         let score = world.score();
         events += score.events;
+        timing.push((
+            name.to_string(),
+            began.elapsed().as_secs_f64(),
+            score.events,
+        ));
         waits.push((name.to_string(), score.waits.clone()));
         outcomes.push(report::outcome(name, &score, world.samples(), world.now()));
     }
@@ -159,5 +179,8 @@ pub fn compare(
         unfittable,
         events,
         span,
+        baselines: baselines.describe(),
+        notes,
+        timing,
     })
 }

@@ -6,13 +6,32 @@
 //!   after a job arrives;
 //! - `static` — N nodes for the whole run, N sized to the workload's mean
 //!   load (what a site buys when it reserves capacity);
-//! - `feedback` — a utilisation controller in the style of COBalD/TARDIS:
-//!   one node more when the nodes are over 90% used, one fewer (an idle
-//!   one, drained) when under 50%; it never reads the queue;
-//! - `annex` — fixed-lease bursts in the style of condor_annex: when jobs
-//!   wait and no lease is active, enough nodes for the waiting cores for a
-//!   fixed lease; nodes idle for 15 minutes shut down, and at the lease's
-//!   end all are terminated, running jobs or not.
+//! - `feedback` — COBalD's `LinearController` over TARDIS drones, with
+//!   the settings TARDIS's documentation ships (`low_utilisation: 0.90`,
+//!   `high_allocation: 0.90`, `rate: 1`, a `Limiter` of `minimum: 1`):
+//!   once a second the demand, in cores, drops by one when the pool's
+//!   utilisation is under 0.90, else rises by one when its allocation is
+//!   over 0.90. The pool's figures are the mean over integrated drones of
+//!   each drone's least (utilisation) and most (allocation) used resource,
+//!   1.0 with none, and are refreshed once a minute (a drone's
+//!   `AvailableState`); booting drones supply nothing. Both count cores
+//!   only: TARDIS's default ratios also count memory, which on these
+//!   flavours (4 GB a core against jobs asking 2) would hold utilisation
+//!   under 0.5 and shrink the pool for ever; an admin sets them to cores. COBalD's
+//!   `FactoryPool` adds a drone while the drones' demand is short of the
+//!   target and releases the least-used drones beyond it: a booting one
+//!   is cancelled, a running one drained (its jobs finish) and then shut
+//!   down. It never reads the queue.
+//! - `annex` — what a site admin does with HTCondor's annex: when cloud
+//!   jobs wait and no lease is live, one burst of enough instances for the
+//!   waiting cores, for a lease that covers the longest run time the
+//!   waiting jobs state plus a boot (whole hours, at most `annex_cap`;
+//!   a job that states none counts as the cap: two days, the wallclock
+//!   limit grid sites give jobs); no second request
+//!   while a lease is live; an instance idle for 15 minutes shuts down
+//!   (`condor_annex -idle`'s default), and at the lease's end the
+//!   instances end with it, killing what still runs there: the admin's
+//!   choice was wrong for those jobs, and the report counts how often.
 //!
 //! The clairvoyant lower bound is computed, not simulated (`report`).
 
@@ -51,15 +70,51 @@ impl Kind {
     }
 }
 
-/// Knobs of the baselines.
+/// Knobs of the baselines, each with where it comes from (printed with
+/// the comparison).
 #[derive(Clone, Copy, Debug)]
 pub struct Baselines {
     /// Nodes of the static pool.
     pub static_nodes: u32,
-    /// Lease of an annex burst, seconds.
-    pub annex_lease: i64,
+    /// The longest annex lease an admin asks for (also what a job that
+    /// states no run time may need), seconds.
+    pub annex_cap: i64,
     pub annex_idle_shutdown: i64,
+    /// COBalD `LinearController` (TARDIS's documented settings).
+    pub cobald_low_utilisation: f64,
+    pub cobald_high_allocation: f64,
+    /// Cores of demand per second.
+    pub cobald_rate: f64,
     pub max_nodes: u32,
+}
+
+impl Baselines {
+    /// One line per baseline: its parameters and their source.
+    pub fn describe(&self) -> Vec<String> {
+        vec![
+            format!(
+                "static: {} nodes for the whole run (the workload's mean cloud load)",
+                self.static_nodes
+            ),
+            format!(
+                "feedback: COBalD LinearController low_utilisation {:.2}, high_allocation {:.2}, rate {} core/s, Limiter minimum 1 (TARDIS's documented settings)",
+                self.cobald_low_utilisation, self.cobald_high_allocation, self.cobald_rate
+            ),
+            format!(
+                "annex: a lease covering the waiting jobs' stated run times plus a boot, whole hours, at most {} h (a grid site's wallclock limit, also for a job stating none); idle shutdown {} min (condor_annex -idle default); no request while a lease is live",
+                self.annex_cap / 3600,
+                self.annex_idle_shutdown / 60
+            ),
+        ]
+    }
+}
+
+/// What a baseline noted about its own run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Notes {
+    /// Annex leases asked for, and those that ended with jobs running.
+    pub leases: u64,
+    pub leases_too_short: u64,
 }
 
 /// The flavour the baselines buy: the general one that can run the
@@ -84,7 +139,7 @@ pub fn run(
     baselines: &Baselines,
     horizon: i64,
     mut tick: impl FnMut(i64),
-) -> Result<(), CycleError> {
+) -> Result<Notes, CycleError> {
     let cycle = config.timers.cycle.as_secs() as i64;
     let mut registry = Registry::in_memory().map_err(crate::ports::StoreError::from)?;
     let mut tokens = 0u64;
@@ -122,7 +177,7 @@ pub fn run(
         let scales_to_zero = matches!(kind, Kind::Cloudburst | Kind::Annex);
         let done = world.unfinished() == 0 && (world.alive() == 0 || !scales_to_zero);
         if done || now >= horizon {
-            return Ok(());
+            return Ok(controller.notes);
         }
         // The next wake-up: the interval, or (cloudburst, as with a
         // watched job log) 15 s after a job arrives.
@@ -147,9 +202,15 @@ struct Controller {
     flavor: String,
     cores_per_node: u64,
     launched: u64,
-    target: u32,
-    lease_end: Option<i64>,
+    /// COBalD's demand, in cores, and when the controller last ran.
+    demand: f64,
+    last_step: Option<i64>,
+    /// Drones released by the factory (drained, then shut down).
+    released: std::collections::HashSet<String>,
+    /// The live lease: its end and the hard-stop kills before it began.
+    lease: Option<(i64, u64)>,
     idle_since: std::collections::HashMap<String, i64>,
+    notes: Notes,
 }
 
 impl Controller {
@@ -165,13 +226,18 @@ impl Controller {
             flavor,
             cores_per_node: cores.max(1),
             launched: 0,
-            target: 1,
-            lease_end: None,
+            demand: 1.0,
+            last_step: None,
+            released: Default::default(),
+            lease: None,
             idle_since: Default::default(),
+            notes: Notes::default(),
         }
     }
 
-    fn launch(&mut self, cloud: &mut SimCloud, n: u32) {
+    /// Launches `n` nodes of the baseline flavour; the ids the cloud gave.
+    fn launch(&mut self, cloud: &mut SimCloud, n: u32) -> Vec<String> {
+        let mut ids = Vec::new();
         for _ in 0..n {
             self.launched += 1;
             let id = format!("{}-{}", self.kind.name(), self.launched);
@@ -187,8 +253,11 @@ impl Controller {
                 ],
                 user_data: Secret::new(String::new()),
             };
-            let _ = cloud.launch(&req);
+            if let Ok(i) = cloud.launch(&req) {
+                ids.push(i.id);
+            }
         }
+        ids
     }
 
     fn step(&mut self, world: &World, now: i64) {
@@ -226,59 +295,43 @@ impl Controller {
                     self.b.static_nodes as usize - alive.len().min(self.b.static_nodes as usize);
                 self.launch(&mut cloud, lost as u32);
             }
-            Kind::Feedback => {
-                let total: f64 = pool.startds.values().map(|s| s.total_cpus).sum();
-                let free: f64 = pool.startds.values().map(|s| s.free_cpus).sum();
-                let booting = alive.len().saturating_sub(pool.startds.len());
-                if total > 0.0 && booting == 0 {
-                    let utilisation = (total - free) / total;
-                    if utilisation > 0.9 {
-                        self.target = (self.target + 1).min(self.b.max_nodes);
-                    } else if utilisation < 0.5 {
-                        self.target = self.target.saturating_sub(1).max(1);
-                    }
-                }
-                let have = alive.len() as u32;
-                if have < self.target {
-                    self.launch(&mut cloud, self.target - have);
-                } else if have > self.target {
-                    // Remove idle nodes only (never running work).
-                    let mut excess = have - self.target;
-                    for s in pool.startds.values() {
-                        if excess == 0 {
-                            break;
-                        }
-                        if s.activity == Activity::Idle {
-                            if let Some(i) = &s.instance_id {
-                                let _ = cloud.terminate(&self.site, i);
-                                excess -= 1;
-                            }
-                        }
-                    }
-                }
-            }
+            Kind::Feedback => self.cobald(world, now, &mut condor, &mut cloud, &alive, pool),
             Kind::Annex => {
-                let waiting_cores: u64 = snap
+                let waiting: Vec<&crate::condor::Job> = snap
                     .jobs()
                     .filter(|j| j.status == JobStatus::Idle)
-                    .map(|j| j.request().cpus.unwrap_or(1))
-                    .sum();
-                match self.lease_end {
-                    Some(end) if now >= end => {
-                        for i in &alive {
-                            let _ = cloud.terminate(&self.site, &i.id);
+                    .collect();
+                // A lease ends with its instances: at its end (they stop
+                // themselves, killing what runs), or once all shut down idle.
+                if let Some((end, killed_before)) = self.lease {
+                    if now >= end || alive.is_empty() {
+                        if world.hard_stop_kills() > killed_before {
+                            self.notes.leases_too_short += 1;
                         }
-                        self.lease_end = None;
+                        self.lease = None;
                     }
-                    None if waiting_cores > 0 => {
-                        let n = waiting_cores
-                            .div_ceil(self.cores_per_node)
-                            .min(u64::from(self.b.max_nodes))
-                            as u32;
-                        self.launch(&mut cloud, n);
-                        self.lease_end = Some(now + self.b.annex_lease);
+                }
+                if self.lease.is_none() && !waiting.is_empty() {
+                    let cores: u64 = waiting.iter().map(|j| j.request().cpus.unwrap_or(1)).sum();
+                    let n = cores
+                        .div_ceil(self.cores_per_node)
+                        .min(u64::from(self.b.max_nodes)) as u32;
+                    // The longest stated run time, plus a boot; a job that
+                    // states none could run for the site's wallclock limit.
+                    let longest = waiting
+                        .iter()
+                        .map(|j| j.shape.runtime.unwrap_or(self.b.annex_cap))
+                        .max()
+                        .unwrap_or(self.b.annex_cap);
+                    let lease =
+                        (longest.saturating_add(BOOT_ALLOWANCE).saturating_add(3599) / 3600 * 3600)
+                            .min(self.b.annex_cap);
+                    let end = now + lease;
+                    for id in self.launch(&mut cloud, n) {
+                        world.set_hard_stop(&id, end);
                     }
-                    _ => {}
+                    self.lease = Some((end, world.hard_stop_kills()));
+                    self.notes.leases += 1;
                 }
                 // Annex nodes shut themselves down after idling.
                 for s in pool.startds.values() {
@@ -292,10 +345,121 @@ impl Controller {
                         self.idle_since.remove(i);
                     }
                 }
-                if alive.is_empty() {
-                    self.lease_end = None;
+            }
+        }
+    }
+
+    /// COBalD's `LinearController` and `FactoryPool` over TARDIS drones
+    /// (see the module's notes).
+    fn cobald(
+        &mut self,
+        _world: &World,
+        now: i64,
+        condor: &mut SimCondor,
+        cloud: &mut SimCloud,
+        alive: &[crate::cloud::Instance],
+        pool: &crate::condor::Pool,
+    ) {
+        // Integrated drones: their utilisation and allocation, as
+        // TARDIS's HTCondor adapter reads them with the ratio set to cores.
+        let mut util = Vec::new();
+        let mut alloc = Vec::new();
+        for s in pool.startds.values() {
+            let Some(i) = &s.instance_id else { continue };
+            if self.released.contains(i) {
+                continue;
+            }
+            let cpus = (s.total_cpus - s.free_cpus) / s.total_cpus.max(1.0);
+            util.push(cpus);
+            alloc.push(cpus);
+        }
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                1.0
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        let (utilisation, allocation) = (mean(&util), mean(&alloc));
+        // Once a second, one core of demand; the figures it reads change
+        // once a minute, so one cycle moves the demand one way.
+        let seconds = now - self.last_step.unwrap_or(now - 1);
+        self.last_step = Some(now);
+        let change = self.b.cobald_rate * seconds.max(0) as f64;
+        if utilisation < self.b.cobald_low_utilisation {
+            self.demand -= change;
+        } else if allocation > self.b.cobald_high_allocation {
+            self.demand += change;
+        }
+        self.demand = self.demand.clamp(
+            1.0,
+            f64::from(self.b.max_nodes) * self.cores_per_node as f64,
+        );
+
+        // The factory: each drone's demand is its cores.
+        let drone = self.cores_per_node as f64;
+        let joined: std::collections::HashMap<&str, &crate::condor::Startd> = pool
+            .startds
+            .values()
+            .filter_map(|s| Some((s.instance_id.as_deref()?, s)))
+            .collect();
+        let active: Vec<&crate::cloud::Instance> = alive
+            .iter()
+            .filter(|i| !self.released.contains(&i.id))
+            .collect();
+        let supply = active
+            .iter()
+            .filter(|i| joined.contains_key(i.id.as_str()))
+            .count() as f64
+            * drone;
+        let children = active.len() as f64 * drone;
+        if supply > self.demand {
+            // Least used first (booting drones supply nothing).
+            let mut hit: Vec<(f64, &crate::cloud::Instance)> = active
+                .iter()
+                .map(|i| {
+                    let used = joined.get(i.id.as_str()).map_or(0.0, |s| {
+                        drone * (s.total_cpus - s.free_cpus) / s.total_cpus.max(1.0)
+                    });
+                    (used, *i)
+                })
+                .collect();
+            hit.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut excess = children - self.demand;
+            for (_, i) in hit {
+                if excess < drone {
+                    break;
+                }
+                excess -= drone;
+                self.released.insert(i.id.clone());
+            }
+        } else {
+            let missing = ((self.demand - children) / drone).ceil().max(0.0) as u32;
+            let room = self.b.max_nodes.saturating_sub(active.len() as u32);
+            self.launch(cloud, missing.min(room));
+        }
+        // Released drones: a booting one is cancelled; a running one is
+        // drained (its jobs finish), then shut down.
+        for i in alive.iter().filter(|i| self.released.contains(&i.id)) {
+            match joined.get(i.id.as_str()) {
+                None => {
+                    let _ = cloud.terminate(&self.site, &i.id);
+                }
+                Some(s)
+                    if s.activity == Activity::Drained
+                        || (s.claims == 0 && s.drain_reason.is_some()) =>
+                {
+                    let _ = cloud.terminate(&self.site, &i.id);
+                }
+                Some(s) if s.activity == Activity::Draining => {}
+                Some(s) => {
+                    let _ = condor.drain(s, "released by the factory");
                 }
             }
         }
     }
 }
+
+/// What an admin adds to a lease for the instances to boot (the slowest
+/// boot the simulated cloud draws).
+const BOOT_ALLOWANCE: i64 = 240;

@@ -283,6 +283,20 @@ impl World {
         self.0.borrow().now
     }
 
+    /// Running jobs killed so far by an instance's hard stop.
+    pub fn hard_stop_kills(&self) -> u64 {
+        self.0.borrow().score.jobs_killed_by_hard_stop
+    }
+
+    /// Gives one instance a hard stop at `at` (a lease's end): it powers
+    /// off then, killing what runs, and its startd starts only the jobs
+    /// that state a run time ending before it.
+    pub fn set_hard_stop(&self, instance_id: &str, at: i64) {
+        if let Some(i) = self.0.borrow_mut().instances.get_mut(instance_id) {
+            i.hard_stop_at = Some(at);
+        }
+    }
+
     /// Gives the site `cores` of its own for jobs not meant for the cloud.
     pub fn set_local_cores(&self, cores: u64) {
         let mut w = self.0.borrow_mut();
