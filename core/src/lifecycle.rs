@@ -465,24 +465,10 @@ mod tests {
 
     fn node(state: State) -> Node {
         Node {
-            id: "p-1".into(),
-            site: "aws".into(),
-            flavor: "small".into(),
-            group: None,
-            token: "t".into(),
             instance_id: Some("i-1".into()),
             state,
-            since: 1000,
-            created_at: 1000,
-            last_busy: None,
-            startd: None,
-            drain_cause: None,
-            admin_drain: None,
-            terminate_attempts: 0,
-            terminate_last: None,
             price_per_hour: 0.1,
-            spot: false,
-            ended_at: None,
+            ..Node::requested("p-1", "aws", "small", "t", 1000)
         }
     }
 

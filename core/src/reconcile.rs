@@ -261,24 +261,8 @@ mod tests {
         let mut i = instance("i-9", None, "p");
         i.token = Some("tok-9".into());
         let node = Node {
-            id: "p-9".into(),
-            site: "aws".into(),
-            flavor: "small".into(),
-            group: None,
-            token: "tok-9".into(),
-            instance_id: None,
-            state: State::Requested,
-            since: 90,
-            created_at: 90,
-            last_busy: None,
-            startd: None,
-            drain_cause: None,
-            admin_drain: None,
-            terminate_attempts: 0,
-            terminate_last: None,
             price_per_hour: 0.1,
-            spot: false,
-            ended_at: None,
+            ..Node::requested("p-9", "aws", "small", "tok-9", 90)
         };
         let r = reconcile(
             &config("adopt"),

@@ -81,24 +81,10 @@ mod tests {
 
     fn node(id: &str, instance: Option<&str>) -> Node {
         Node {
-            id: id.into(),
-            site: "aws".into(),
-            flavor: "c5.large".into(),
-            group: None,
-            token: "t".into(),
             instance_id: instance.map(String::from),
             state: State::Booting,
-            since: 0,
-            created_at: 0,
-            last_busy: None,
-            startd: None,
-            drain_cause: None,
-            admin_drain: None,
-            terminate_attempts: 0,
-            terminate_last: None,
             price_per_hour: 0.1,
-            spot: false,
-            ended_at: None,
+            ..Node::requested(id, "aws", "c5.large", "t", 0)
         }
     }
 

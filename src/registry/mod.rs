@@ -824,24 +824,9 @@ mod tests {
 
     fn node(id: &str, state: State) -> Node {
         Node {
-            id: id.into(),
-            site: "aws".into(),
-            flavor: "small".into(),
-            group: None,
-            token: format!("tok-{id}"),
-            instance_id: None,
             state,
-            since: 100,
-            created_at: 100,
-            last_busy: None,
-            startd: None,
-            drain_cause: None,
-            admin_drain: None,
-            terminate_attempts: 0,
-            terminate_last: None,
             price_per_hour: 0.5,
-            spot: false,
-            ended_at: None,
+            ..Node::requested(id, "aws", "small", &format!("tok-{id}"), 100)
         }
     }
 
