@@ -151,28 +151,17 @@ pub fn reconcile(
                         "instance {} at {site} carries our tags but no node of ours: adopted as {id}",
                         i.id
                     ));
+                    let token = i
+                        .token
+                        .clone()
+                        .unwrap_or_else(|| format!("adopted-{}", i.id));
                     out.adopt.push(Node {
-                        id,
-                        site: site.clone(),
-                        flavor: i.flavor.clone(),
-                        group: None,
-                        token: i
-                            .token
-                            .clone()
-                            .unwrap_or_else(|| format!("adopted-{}", i.id)),
                         instance_id: Some(i.id.clone()),
                         state: State::Booting,
-                        since: now,
                         created_at: i.launched_at.min(now),
-                        last_busy: None,
-                        startd: None,
-                        drain_cause: None,
-                        admin_drain: None,
-                        terminate_attempts: 0,
-                        terminate_last: None,
                         price_per_hour: price,
                         spot: i.spot,
-                        ended_at: None,
+                        ..Node::requested(&id, site, &i.flavor, &token, now)
                     });
                 }
             }
