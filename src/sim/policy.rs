@@ -36,7 +36,7 @@
 //! The clairvoyant lower bound is computed, not simulated (`report`).
 
 use crate::cloud::{LaunchRequest, TAG_NODE, TAG_POOL};
-use crate::condor::{Activity, JobStatus};
+use crate::condor::Activity;
 use crate::config::Config;
 use crate::cycle::{Agent, CloudPort, CondorPort, CycleError, NoPilot};
 use crate::demand::FlavorOption;
@@ -101,7 +101,7 @@ impl Baselines {
                 self.cobald_low_utilisation, self.cobald_high_allocation, self.cobald_rate
             ),
             format!(
-                "annex: a lease covering the waiting jobs' stated run times plus a boot, whole hours, at most {} h (a grid site's wallclock limit, also for a job stating none); idle shutdown {} min (condor_annex -idle default); no request while a lease is live",
+                "annex: a lease covering the waiting jobs' stated run times plus a boot, whole hours, at most {} h (a grid site's wallclock limit, also for a job stating none; no burst for a job stating more); idle shutdown {} min (condor_annex -idle default); no request while a lease is live",
                 self.annex_cap / 3600,
                 self.annex_idle_shutdown / 60
             ),
@@ -264,10 +264,7 @@ impl Controller {
         let mut condor = SimCondor(world.clone());
         let mut cloud = SimCloud(world.clone());
         let alive = world.instances_alive();
-        let snap = condor.snapshot(now);
-        let Some(pool) = snap.pool.known() else {
-            return;
-        };
+        let pool = &world.pool();
         // Every baseline gives up on an instance that has not joined in
         // 15 minutes (as TARDIS and condor_annex do with a boot timeout).
         let joined: std::collections::HashSet<&str> = pool
@@ -297,10 +294,7 @@ impl Controller {
             }
             Kind::Feedback => self.cobald(world, now, &mut condor, &mut cloud, &alive, pool),
             Kind::Annex => {
-                let waiting: Vec<&crate::condor::Job> = snap
-                    .jobs()
-                    .filter(|j| j.status == JobStatus::Idle)
-                    .collect();
+                let waiting = world.waiting();
                 // A lease ends with its instances: at its end (they stop
                 // themselves, killing what runs), or once all shut down idle.
                 if let Some((end, killed_before)) = self.lease {
@@ -311,21 +305,40 @@ impl Controller {
                         self.lease = None;
                     }
                 }
-                if self.lease.is_none() && !waiting.is_empty() {
-                    let cores: u64 = waiting.iter().map(|j| j.request().cpus.unwrap_or(1)).sum();
+                // What a lease must add to a job's stated run time: the
+                // boot, and the margin the startd keeps before its end.
+                let margin = BOOT_ALLOWANCE + crate::model::START_MARGIN;
+                // A job stating more than the longest lease can never run
+                // on one: the admin does not burst for it.
+                let eligible: Vec<&(std::sync::Arc<crate::condor::job::JobShape>, usize)> = waiting
+                    .iter()
+                    .filter(|(shape, _)| {
+                        shape
+                            .runtime
+                            .is_none_or(|r| r.saturating_add(margin) <= self.b.annex_cap)
+                    })
+                    .collect();
+                if self.lease.is_none() && !eligible.is_empty() {
+                    let cores: u64 = eligible
+                        .iter()
+                        .map(|(shape, n)| shape.request.cpus.unwrap_or(1) * *n as u64)
+                        .sum();
                     let n = cores
                         .div_ceil(self.cores_per_node)
                         .min(u64::from(self.b.max_nodes)) as u32;
-                    // The longest stated run time, plus a boot; a job that
-                    // states none could run for the site's wallclock limit.
-                    let longest = waiting
+                    // The longest stated run time and the margin, in whole
+                    // hours; a job that states none could run for the
+                    // site's wallclock limit.
+                    let lease = eligible
                         .iter()
-                        .map(|j| j.shape.runtime.unwrap_or(self.b.annex_cap))
+                        .map(|(shape, _)| match shape.runtime {
+                            Some(r) => (r.saturating_add(margin).saturating_add(3599) / 3600
+                                * 3600)
+                                .min(self.b.annex_cap),
+                            None => self.b.annex_cap,
+                        })
                         .max()
                         .unwrap_or(self.b.annex_cap);
-                    let lease =
-                        (longest.saturating_add(BOOT_ALLOWANCE).saturating_add(3599) / 3600 * 3600)
-                            .min(self.b.annex_cap);
                     let end = now + lease;
                     for id in self.launch(&mut cloud, n) {
                         world.set_hard_stop(&id, end);

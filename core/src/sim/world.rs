@@ -283,6 +283,26 @@ impl World {
         self.0.borrow().now
     }
 
+    /// The pilots as the collector lists them, without reading the queue
+    /// (the baselines need no more, and a queue of 100,000 jobs read
+    /// every cycle would be most of a year's replay).
+    pub fn pool(&self) -> Pool {
+        let mut w = self.0.borrow_mut();
+        let now = w.now;
+        w.pool_view(now)
+    }
+
+    /// The idle cloud jobs, one entry a shape: the shape and how many wait.
+    pub fn waiting(&self) -> Vec<(Arc<JobShape>, usize)> {
+        self.0
+            .borrow()
+            .idle
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(shape, q)| (Arc::clone(shape), q.len()))
+            .collect()
+    }
+
     /// Running jobs killed so far by an instance's hard stop.
     pub fn hard_stop_kills(&self) -> u64 {
         self.0.borrow().score.jobs_killed_by_hard_stop
@@ -781,6 +801,25 @@ impl WorldState {
         }
     }
 
+    /// The collector's view of the joined pilots (what `condor_status`
+    /// shows); it also remembers which were busy, for `drains_of_busy`.
+    fn pool_view(&mut self, now: i64) -> Pool {
+        let mut pool = Pool::default();
+        for i in self.instances.values() {
+            if i.joined(now) {
+                let s = self.startd(i);
+                pool.startds.insert(s.name.clone(), s);
+            }
+        }
+        self.last_busy = pool
+            .startds
+            .values()
+            .filter(|s| s.claims > 0)
+            .map(|s| s.name.clone())
+            .collect();
+        pool
+    }
+
     fn startd(&self, i: &SimInstance) -> Startd {
         let o = &self.options[i.option];
         let claims = i.running.len() as u32;
@@ -869,27 +908,11 @@ impl CondorPort for SimCondor {
             )
         };
         let pool = if w.faults.pool {
+            w.last_busy.clear();
             Observed::Unknown(unknown("collector"))
         } else {
-            let mut pool = Pool::default();
-            for i in w.instances.values() {
-                if i.joined(now) {
-                    let s = w.startd(i);
-                    pool.startds.insert(s.name.clone(), s);
-                }
-            }
-            Observed::Known(pool)
+            Observed::Known(w.pool_view(now))
         };
-        w.last_busy = pool
-            .known()
-            .map(|p| {
-                p.startds
-                    .values()
-                    .filter(|s| s.claims > 0)
-                    .map(|s| s.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
         let collector = if w.faults.pool {
             Observed::Unknown(unknown("collector"))
         } else {
