@@ -84,6 +84,9 @@ grep -q '<svg' target/simulate/report.html
 step "Planning benchmark: one cycle at 100,000 jobs and 5,000 nodes"
 ./target/release/cloudburst bench plan --python "$CLOUDBURST_PYTHON"
 
+step "Simulator benchmark: all four policies on 20,000 real jobs, and on a whole year"
+./target/release/cloudburst bench simulate --whole
+
 step "Reaction benchmark: a cloud job's submit to its launch, the job log against condor_q polling"
 ./target/release/cloudburst bench reaction --python "$CLOUDBURST_PYTHON" --moto .venv/bin/moto_server
 

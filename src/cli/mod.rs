@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod bench_plan;
 pub mod bench_reaction;
+pub mod bench_sim;
 pub mod classad_cmd;
 pub mod demo;
 pub mod man;
@@ -290,6 +291,16 @@ pub enum BenchCommand {
         #[arg(long, default_value = "target/bench/reaction")]
         workdir: PathBuf,
     },
+    /// The simulator's speed on a real trace: all four policies on its
+    /// first 20,000 jobs (and, with --whole, on all of it)
+    Simulate {
+        #[arg(long, default_value = "tests/data/traces/LPC-EGEE-2004-1.2-cln.swf.gz")]
+        trace: PathBuf,
+        #[arg(long, default_value_t = 20_000)]
+        jobs: usize,
+        #[arg(long)]
+        whole: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -440,6 +451,10 @@ fn run_command(command: Command) -> Result<ExitCode> {
                 workdir,
             };
             bench_reaction::run(&cfg, io::stdout().lock())?;
+        }
+        Command::Bench(BenchCommand::Simulate { trace, jobs, whole }) => {
+            let cfg = bench_sim::SimBench { trace, jobs, whole };
+            bench_sim::run(&cfg, io::stdout().lock())?;
         }
         Command::Snapshot { config, out } => {
             let config = load_config(config.as_deref())?;

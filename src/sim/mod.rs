@@ -115,8 +115,9 @@ pub fn compare(
     let mean_cores = cloud_core_seconds / span as f64;
     let baselines = policy::Baselines {
         static_nodes: ((mean_cores / cores_per_node as f64).ceil() as u32).max(1),
-        // An admin's longest lease: two days, a grid job's usual limit.
-        annex_cap: 48 * 3600,
+        // The longest lease: as long as cloudburst's pilots may live, so
+        // that both can hold the same jobs.
+        annex_cap: setup.config.timers.max_lifetime.as_secs() as i64,
         // condor_annex's documented default (-idle).
         annex_idle_shutdown: 15 * 60,
         // TARDIS's documented LinearController settings.

@@ -25,9 +25,9 @@
 //! - `annex` — what a site admin does with HTCondor's annex: when cloud
 //!   jobs wait and no lease is live, one burst of enough instances for the
 //!   waiting cores, for a lease that covers the longest run time the
-//!   waiting jobs state plus a boot (whole hours, at most `annex_cap`;
-//!   a job that states none counts as the cap: two days, the wallclock
-//!   limit grid sites give jobs); no second request
+//!   waiting jobs state plus a boot (whole hours, at most `annex_cap`,
+//!   the pilots' `max_lifetime`; a job that states none counts as the
+//!   cap, and one stating more gets no burst); no second request
 //!   while a lease is live; an instance idle for 15 minutes shuts down
 //!   (`condor_annex -idle`'s default), and at the lease's end the
 //!   instances end with it, killing what still runs there: the admin's
@@ -101,7 +101,7 @@ impl Baselines {
                 self.cobald_low_utilisation, self.cobald_high_allocation, self.cobald_rate
             ),
             format!(
-                "annex: a lease covering the waiting jobs' stated run times plus a boot, whole hours, at most {} h (a grid site's wallclock limit, also for a job stating none; no burst for a job stating more); idle shutdown {} min (condor_annex -idle default); no request while a lease is live",
+                "annex: a lease covering the waiting jobs' stated run times plus a boot, whole hours, at most {} h (timers.max_lifetime, as long as a pilot lives; also for a job stating none; no burst for a job stating more); idle shutdown {} min (condor_annex -idle default); no request while a lease is live",
                 self.annex_cap / 3600,
                 self.annex_idle_shutdown / 60
             ),
