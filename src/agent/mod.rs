@@ -219,10 +219,13 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
                 if let Err(e) = status::write(&status_path, config_path, &report, ms) {
                     tracing::warn!(error = %e, "cannot write status.json");
                 }
+                // Every node, read once for the metrics and the revocation
+                // list.
+                let all = registry.nodes();
                 match status::gather_from(&mut registry, &config, t) {
                     Ok(st) => {
-                        let all = registry.nodes().unwrap_or_default();
-                        metrics.observe(&report, &all, started.elapsed().as_secs_f64());
+                        let nodes = all.as_deref().unwrap_or_default();
+                        metrics.observe(&report, nodes, started.elapsed().as_secs_f64());
                         let text = status::render(&st, &config);
                         let mut p = pages.lock().unwrap_or_else(|e| e.into_inner());
                         p.metrics = metrics.render(&st, &config);
@@ -232,7 +235,14 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
                         tracing::warn!(error = %format!("{e:#}"), "cannot read the registry for metrics")
                     }
                 }
-                revoke(&config, &mut registry, &mut revocations, t);
+                match &all {
+                    Ok(nodes) => revoke(&config, nodes, &mut revocations, t),
+                    // Never an empty list for an unreadable registry: that
+                    // would take back every revocation.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the registry for the revocation list")
+                    }
+                }
                 // Logged last: "cycle done" means status and metrics are current.
                 tracing::info!(
                     ms = ms as u64,
@@ -322,19 +332,12 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
 /// Brings the pilot revocation list up to date with the registry.
 fn revoke(
     config: &Config,
-    registry: &mut Registry,
+    nodes: &[crate::lifecycle::Node],
     revocations: &mut revocation::Revocations,
     now: i64,
 ) {
-    let nodes = match registry.nodes() {
-        Ok(n) => n,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the registry for the revocation list");
-            return;
-        }
-    };
     let reconfig = || Condor::new(config, &Live).reconfig_collector();
-    match revocations.update(config, &nodes, now, reconfig) {
+    match revocations.update(config, nodes, now, reconfig) {
         Ok(revocation::Update::Unchanged) => {}
         Ok(revocation::Update::Applied { identities }) => {
             tracing::info!(identities, "pilot revocation list applied")

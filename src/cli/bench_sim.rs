@@ -49,16 +49,6 @@ pub fn run(cfg: &SimBench, mut out: impl Write) -> Result<()> {
         let began = Instant::now();
         let r = crate::sim::compare(&setup, |_, _| {})?;
         let wall = began.elapsed().as_secs_f64();
-        let per: Vec<String> = r
-            .timing
-            .iter()
-            .map(|(name, secs, events)| {
-                format!(
-                    "{name} {secs:.1} s ({:.0} events/s)",
-                    *events as f64 / secs.max(1e-9)
-                )
-            })
-            .collect();
         writeln!(
             out,
             "bench simulate: {} ({} jobs, {:.0} days) of {}: all four policies in {wall:.1} s (target < {target:.0} s: {}); {}; peak RSS {} KiB",
@@ -67,7 +57,7 @@ pub fn run(cfg: &SimBench, mut out: impl Write) -> Result<()> {
             r.span as f64 / 86_400.0,
             cfg.trace.display(),
             if wall < target { "met" } else { "NOT met" },
-            per.join(", "),
+            r.timing_line(),
             super::bench::peak_rss_kib().map_or("unknown".into(), |k| k.to_string()),
         )?;
     }

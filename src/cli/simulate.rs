@@ -206,23 +206,13 @@ pub fn run(args: &Args, mut out: impl Write) -> Result<()> {
             )?;
         }
     }
-    let per_policy: Vec<String> = result
-        .timing
-        .iter()
-        .map(|(name, secs, events)| {
-            format!(
-                "{name} {secs:.1} s ({:.0} events/s)",
-                *events as f64 / secs.max(1e-9)
-            )
-        })
-        .collect();
     writeln!(
         out,
         "simulated {:.1} days in {:.1} s ({:.0} events/s): {}",
         result.span as f64 / 86_400.0,
         wall,
         result.events as f64 / wall.max(1e-9),
-        per_policy.join(", ")
+        result.timing_line()
     )?;
     write_report(&args.report, &result, &source)?;
     writeln!(out, "report: {}", args.report.join("report.html").display())?;
