@@ -7,7 +7,7 @@
 
 pub use cloudburst_core::{
     classad, config, cycle, decide, demand, exec, lifecycle, model, observed, pairing, pilot,
-    planner, ports, reconcile, rng, secret,
+    planner, ports, reconcile, rng, secret, sizing,
 };
 
 pub mod agent;

@@ -382,6 +382,11 @@ fn the_rendered_condor_config_reads_as_intended_in_htcondor() {
         start.starts_with("(TARGET.WantCloud =?= true) && (0 <= 0 || time() + ifThenElse(TARGET.AllowedJobDuration"),
         "{start}"
     );
+    // Sized starts: a smaller flavour (g5.xlarge) exists at the site.
+    assert!(
+        start.ends_with("&& (MY.Cpus < MY.TotalSlotCpus || (((TARGET.RequestCpus ?: 1) > 4 || (TARGET.RequestMemory ?: 0) > 16384 || (TARGET.RequestDisk ?: 0) > 262144000 || (TARGET.RequestGpus ?: 0) > 1)))"),
+        "{start}"
+    );
     assert_eq!(plain["CLOUDBURST_HARD_STOP"], "0");
     assert_eq!(plain["MachineMaxVacateTime"], "120");
     assert_eq!(
@@ -910,4 +915,84 @@ fn a_retired_nodes_token_is_refused_by_the_central_managers_revocation_expressio
         [true, false, false, false, false, false],
         "only the retired node's token is refused"
     );
+}
+
+/// Evaluates each case's `START` (as HTCondor's reader expands it from the
+/// rendered file) with the official ClassAd library: the slot ad's
+/// Requirements against the job ad.
+const START_VERDICTS: &str = r#"
+import json, os, sys, htcondor2, classad2
+out = []
+for case in json.loads(sys.argv[1]):
+    os.environ["CONDOR_CONFIG"] = case["config"]
+    htcondor2.reload_config()
+    slot = classad2.ClassAd(case["slot"])
+    slot["Requirements"] = classad2.ExprTree(htcondor2.param["START"])
+    # matches(): the given ad's Requirements, evaluated against this one.
+    out.append([classad2.ClassAd(case["job"]).matches(slot), htcondor2.param["START"]])
+print(json.dumps(out))
+"#;
+
+/// Sized starts: the rendered `START` opens an empty pilot exactly for the
+/// jobs the planner (and the simulator) expects to open it, and lets any
+/// job onto a pilot already running one.
+#[test]
+fn an_empty_pilot_starts_only_the_jobs_the_planner_expects() {
+    let Some(_) = support::python() else {
+        support::skip("a Python with PyPI htcondor");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token = Secret::new(TOKEN.into());
+    let cfg = config(false, false, &[]);
+    let options = cloudburst::demand::flavor_options(&cfg);
+    let sizes = cloudburst::sizing::Sizes::of(&options, true);
+    let mut cases = Vec::new();
+    let mut expected = Vec::new();
+    for (i, o) in options
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.group.is_none())
+    {
+        let text = condor_config(&spec(&cfg, &o.site, &o.flavor, None, &token)).unwrap();
+        let path = dir.path().join(format!("{}-{}.conf", o.site, o.flavor));
+        std::fs::write(&path, text).unwrap();
+        let total = o.capacity.cpus;
+        for cpus in [1u64, 2, 4, 6, 8] {
+            for memory in [1024u64, 8192, 20000] {
+                for left in [total, total - 1] {
+                    let job = serde_json::json!({
+                        "WantCloud": true, "RequestCpus": cpus, "RequestMemory": memory,
+                        "RequestDisk": 1024,
+                    });
+                    let slot = serde_json::json!({
+                        "Cpus": left, "TotalSlotCpus": total, "Memory": o.capacity.memory,
+                    });
+                    cases.push(serde_json::json!({
+                        "config": path, "slot": slot, "job": job,
+                    }));
+                    let req = cloudburst::model::Resources {
+                        cpus,
+                        memory,
+                        disk: 1024,
+                        gpus: 0,
+                    };
+                    expected.push(left < total || sizes.opens(i, &req));
+                }
+            }
+        }
+    }
+    let got = py(START_VERDICTS, &[serde_json::to_string(&cases).unwrap()]);
+    let got: Vec<(bool, String)> = serde_json::from_value(got).unwrap();
+    assert_eq!(got.len(), expected.len());
+    let wrong: Vec<_> = cases
+        .iter()
+        .zip(got.iter().zip(&expected))
+        .filter(|(_, ((g, _), e))| g != *e)
+        .map(|(c, ((g, start), e))| format!("{c}: HTCondor {g}, planner {e}; START = {start}"))
+        .collect();
+    assert!(wrong.is_empty(), "{wrong:#?}");
+    // The rule decides something: some empty pilot refuses some job.
+    assert!(expected.iter().any(|e| !e), "no case is refused");
+    eprintln!("pilot: {} sized-start cases agree", got.len());
 }

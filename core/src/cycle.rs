@@ -131,6 +131,28 @@ pub struct Report {
     pub mesos: Option<mesos::Summary>,
 }
 
+/// How soon a cycle that drained idle nodes is followed by the next: the
+/// startd of an unclaimed node is Drained at once and tells the collector
+/// so, and waiting a whole interval to terminate it would pay for an
+/// empty node that long.
+pub const FOLLOW_UP_SECS: u64 = 15;
+
+impl Report {
+    /// Whether the next cycle should come after `FOLLOW_UP_SECS` rather
+    /// than the interval: this one drained idle nodes, to terminate next.
+    pub fn wants_follow_up(&self) -> bool {
+        self.plan.actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::Drain {
+                    cause: DrainCause::Idle,
+                    ..
+                }
+            )
+        })
+    }
+}
+
 /// What a cycle does (see [`Agent::cycle_new_demand`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scope {

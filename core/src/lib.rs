@@ -33,3 +33,4 @@ pub mod reconcile;
 pub mod rng;
 pub mod secret;
 pub mod sim;
+pub mod sizing;

@@ -184,6 +184,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
     let mut last_seen: Option<LastSeen> = None;
     loop {
         cycle_no += 1;
+        let mut follow_up = false;
         let cycle_span = tracing::info_span!("cycle", cycle = cycle_no);
         let entered = cycle_span.enter();
         let started = Instant::now();
@@ -208,6 +209,7 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
             t,
         ) {
             Ok(report) => {
+                follow_up = report.wants_follow_up();
                 if adopt_first {
                     adopt_first = false;
                     registry.set_verified(t)?;
@@ -262,8 +264,17 @@ pub fn run(config_path: &Path, opts: Options) -> Result<()> {
         if opts.once {
             return Ok(());
         }
-        // Wait for the interval, a wake-up or a signal.
-        let mut deadline = started + config.timers.cycle;
+        // Wait for the interval (shorter after idle drains, whose nodes
+        // the next cycle terminates), a wake-up or a signal.
+        let mut deadline = started
+            + if follow_up {
+                config
+                    .timers
+                    .cycle
+                    .min(Duration::from_secs(crate::cycle::FOLLOW_UP_SECS))
+            } else {
+                config.timers.cycle
+            };
         loop {
             let now_i = Instant::now();
             // A file change is read once the file has been quiet for a

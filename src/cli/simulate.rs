@@ -187,6 +187,11 @@ pub fn run(args: &Args, mut out: impl Write) -> Result<()> {
             setup.cloud.boot_secs.0,
             setup.cloud.boot_secs.1
         )?;
+        writeln!(
+            out,
+            "  its idle core-hours: {:.1} on nodes running no job, {:.1} free beside running jobs",
+            cb.empty_core_hours, cb.fragment_core_hours
+        )?;
     }
     writeln!(out, "\nbaselines:")?;
     for line in &result.baselines {

@@ -160,14 +160,16 @@ pub fn run(
     let mut last = world.now();
     loop {
         let now = world.now();
+        let mut follow_up = false;
         match kind {
             Kind::Cloudburst => {
-                agent.cycle(
+                let report = agent.cycle(
                     &mut SimCondor(world.clone()),
                     &mut SimCloud(world.clone()),
                     &NoPilot,
                     now,
                 )?;
+                follow_up = report.wants_follow_up();
             }
             _ => controller.step(world, now),
         }
@@ -179,9 +181,13 @@ pub fn run(
         if done || now >= horizon {
             return Ok(controller.notes);
         }
-        // The next wake-up: the interval, or (cloudburst, as with a
-        // watched job log) 15 s after a job arrives.
+        // The next wake-up: the interval, or (cloudburst, as the agent
+        // does) a follow-up after idle drains, or (as with a watched job
+        // log) 15 s after a job arrives.
         let mut next = last.max(now) + cycle;
+        if follow_up {
+            next = next.min(now + cycle.min(crate::cycle::FOLLOW_UP_SECS as i64));
+        }
         if kind == Kind::Cloudburst {
             if let Some(a) = world.next_arrival() {
                 if a < next {

@@ -51,6 +51,10 @@ pub struct PilotConfig {
     /// Install HTCondor and the CVMFS client from their repositories at
     /// boot (for a stock cloud image without our pilot image).
     pub install_packages: bool,
+    /// An empty pilot starts only a job that no smaller flavour at its
+    /// site could hold; smaller jobs fill a node once it runs one
+    /// (the core's `sizing`). Off: any job that fits opens any node.
+    pub sized_start: bool,
     pub cvmfs: Option<CvmfsConfig>,
     pub stageout: Option<StageoutConfig>,
     pub mesos: Option<MesosConfig>,
@@ -70,6 +74,7 @@ impl Default for PilotConfig {
             ca_certificate: None,
             noclaim_shutdown: None,
             install_packages: false,
+            sized_start: true,
             cvmfs: None,
             stageout: None,
             mesos: None,

@@ -12,6 +12,19 @@
 use super::{ad_str, central_manager, noclaim_shutdown, plain, PilotError, PilotSpec, CA_FILE};
 use crate::model::attrs;
 
+/// The `START` clause of `crate::sizing` for a node of `share` at `site`.
+fn sized_start_clause(
+    cfg: &crate::config::Config,
+    site: &str,
+    share: &crate::model::Resources,
+) -> Option<String> {
+    if !cfg.pilot.sized_start {
+        return None;
+    }
+    let options = crate::demand::flavor_options(cfg);
+    crate::sizing::start_clause(&crate::sizing::smaller_than(&options, site, share))
+}
+
 pub fn condor_config(spec: &PilotSpec) -> Result<String, PilotError> {
     let cfg = spec.config;
     let p = &cfg.pilot;
@@ -107,14 +120,17 @@ pub fn condor_config(spec: &PilotSpec) -> Result<String, PilotError> {
         Some(g) => format!("{start} && ({})", g.start_clause()),
         None => start,
     };
+
     // A job that states its run time starts only if it can end before the
     // hard stop (the planner places it by the same rule).
     line(&format!(
         "CLOUDBURST_JOB_RUNTIME = {}",
         crate::condor::runtime::target_expr()
     ));
+    // An empty node is kept for the jobs of its size (crate::sizing).
+    let sized = sized_start_clause(cfg, site, &share).map_or(String::new(), |c| format!(" && {c}"));
     line(&format!(
-        "START = {start} && ($(CLOUDBURST_HARD_STOP) <= 0 || time() + $(CLOUDBURST_JOB_RUNTIME) <= $(CLOUDBURST_HARD_STOP) - {})",
+        "START = {start} && ($(CLOUDBURST_HARD_STOP) <= 0 || time() + $(CLOUDBURST_JOB_RUNTIME) <= $(CLOUDBURST_HARD_STOP) - {}){sized}",
         super::START_MARGIN
     ));
     line("");

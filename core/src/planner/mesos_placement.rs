@@ -68,6 +68,7 @@ pub(super) fn place_mesos(
             &req,
             |r| &mut r.mesos_free,
             cap,
+            false,
         );
         while left > 0 {
             let wanted = |i: usize, o: usize| {
@@ -82,6 +83,7 @@ pub(super) fn place_mesos(
                     node: Some(i),
                     life_end: life_end(&inputs.nodes[i], &inputs.config.timers),
                     used: true,
+                    empty: true,
                     mesos_free: options[o].mesos_share.minus(&req, took),
                 }
             };
@@ -142,6 +144,7 @@ pub(super) fn place_mesos(
             node: None,
             life_end: new_life_end(inputs),
             used: true,
+            empty: true,
             mesos_free: options[o].mesos_share.minus(&req, take),
         });
     }

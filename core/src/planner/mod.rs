@@ -338,7 +338,9 @@ price_per_hour = 0.64
 
     #[test]
     fn jobs_are_packed_onto_the_cheapest_flavour_per_job() {
-        let c = crate::config::parse("c.toml", CONFIG).unwrap();
+        let mut c = crate::config::parse("c.toml", CONFIG).unwrap();
+        // Packing is what a site gets without sized starts.
+        c.pilot.sized_start = false;
         // 16 one-core jobs: 8 smalls cost 0.80/h, 1 big 0.64/h.
         let p = run(&c, &jobs(16, 1, 1024), &[], &Pool::default());
         assert_eq!(launches(&p), ["big"]);
@@ -348,8 +350,42 @@ price_per_hour = 0.64
     }
 
     #[test]
+    fn a_node_is_bought_for_a_job_of_its_size() {
+        let c = crate::config::parse("c.toml", CONFIG).unwrap();
+        // 16 one-core jobs: a big node would not start one (a small one
+        // holds it), so smalls, each opened by one job and filled by the
+        // next.
+        let p = run(&c, &jobs(16, 1, 1024), &[], &Pool::default());
+        assert_eq!(launches(&p), ["small"; 8]);
+        // A job only a big node holds opens one.
+        let p = run(&c, &jobs(1, 4, 1024), &[], &Pool::default());
+        assert_eq!(launches(&p), ["big"]);
+    }
+
+    #[test]
+    fn an_empty_node_is_left_for_a_job_of_its_size() {
+        let c = crate::config::parse("c.toml", CONFIG).unwrap();
+        let mut node = node("n1", State::Idle, None);
+        node.flavor = "big".into();
+        let mut s = startd("n1", 0);
+        s.flavor = Some("big".into());
+        (s.total_cpus, s.free_cpus) = (16.0, 16.0);
+        (s.total_memory, s.free_memory) = (65536, 65536);
+        let mut pool = Pool::default();
+        pool.startds.insert(s.name.clone(), s);
+        // One-core jobs do not open the empty big node: a small is bought.
+        let p = run(&c, &jobs(1, 1, 1024), std::slice::from_ref(&node), &pool);
+        assert_eq!(launches(&p), ["small"]);
+        // A four-core job does.
+        let p = run(&c, &jobs(1, 4, 1024), &[node], &pool);
+        assert!(launches(&p).is_empty(), "{:?}", p.actions);
+    }
+
+    #[test]
     fn limits_and_ramp_hold() {
         let mut c = crate::config::parse("c.toml", CONFIG).unwrap();
+        // The ramp's arithmetic on packed nodes.
+        c.pilot.sized_start = false;
         let p = run(&c, &jobs(1000, 2, 8192), &[], &Pool::default());
         assert_eq!(launches(&p).len(), 10, "max_nodes");
         assert!(

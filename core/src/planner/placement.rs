@@ -13,6 +13,7 @@ use crate::lifecycle::{DrainCause, Node, State};
 use crate::mesos::MesosView;
 use crate::model::Resources;
 use crate::pairing::StartdIndex;
+use crate::sizing::Sizes;
 
 use super::limits::{in_backoff, prefer_within_limits, totals, Totals};
 use super::{example, option_of, Action, Inputs};
@@ -27,6 +28,9 @@ pub(super) struct Room {
     pub life_end: i64,
     /// Demand placed jobs here this cycle.
     pub used: bool,
+    /// No condor job runs or is placed here: only a job of its size
+    /// opens it (`crate::sizing`).
+    pub empty: bool,
     /// What it can still offer Mesos (cpus in thousandths, MB).
     pub mesos_free: Resources,
 }
@@ -48,6 +52,8 @@ pub(super) struct Placement {
     pub new_nodes: Vec<usize>,
     /// What the live nodes add up to before any launch.
     pub existing: Totals,
+    /// Which jobs may open an empty node of each option.
+    pub sizes: Sizes,
 }
 
 fn free_of(s: &Startd) -> Resources {
@@ -61,13 +67,15 @@ fn free_of(s: &Startd) -> Resources {
 
 /// Places up to `count` requests on `rooms` in order, drawing on the
 /// resources `side` picks (condor's or Mesos'), at most `cap(fits)` on
-/// one room; returns how many found no room.
+/// one room; returns how many found no room. `condor`: the requests are
+/// condor jobs, which leave the rooms they take no longer empty.
 pub(super) fn fill<'r>(
     rooms: impl Iterator<Item = &'r mut Room>,
     count: u64,
     req: &Resources,
     side: impl Fn(&mut Room) -> &mut Resources,
     cap: impl Fn(u64) -> u64,
+    condor: bool,
 ) -> u64 {
     let mut left = count;
     for r in rooms {
@@ -79,6 +87,7 @@ pub(super) fn fill<'r>(
         if take > 0 {
             *free = free.minus(req, take);
             r.used = true;
+            r.empty &= !condor;
             left -= take;
         }
     }
@@ -135,11 +144,11 @@ impl Placement {
             if n.admin_drain.is_some() || past_lifetime(n, inputs) {
                 continue;
             }
-            let free = match n.state {
-                State::Requested | State::Booting => options[o].capacity,
+            let (free, empty) = match n.state {
+                State::Requested | State::Booting => (options[o].capacity, true),
                 State::Idle | State::Busy => match startds.of(n) {
                     Some(s) if s.activity == Activity::Idle || s.activity == Activity::Busy => {
-                        free_of(s)
+                        (free_of(s), s.claims == 0)
                     }
                     _ => continue,
                 },
@@ -155,6 +164,7 @@ impl Placement {
                 node: Some(i),
                 life_end: life_end(n, &inputs.config.timers),
                 used: false,
+                empty,
                 mesos_free: mesos_free(n, o),
             });
         }
@@ -171,6 +181,7 @@ impl Placement {
             per_option: BTreeMap::new(),
             new_nodes: Vec::new(),
             existing: totals(inputs.nodes, options, inputs.foreign),
+            sizes: Sizes::of(options, inputs.config.pilot.sized_start),
         }
     }
 
@@ -271,20 +282,26 @@ impl Placement {
                 kept_off.join(", ")
             ));
         }
+        let sizes = &self.sizes;
         let mut left = fill(
             self.rooms
                 .iter_mut()
-                .filter(|r| shape.options.contains(&r.option) && r.life_end >= finishes_by),
+                .filter(|r| shape.options.contains(&r.option) && r.life_end >= finishes_by)
+                .filter(|r| !r.empty || sizes.opens(r.option, &req)),
             shape.idle,
             &req,
             |r| &mut r.free,
             |n| n,
+            true,
         );
         // Nodes drained for idleness come back before anything new is
         // bought.
         while left > 0 {
+            let sizes = self.sizes.clone();
             let wanted = |i: usize, o: usize| {
-                shape.options.contains(&o) && life_end(&inputs.nodes[i], timers) >= finishes_by
+                shape.options.contains(&o)
+                    && sizes.opens(o, &req)
+                    && life_end(&inputs.nodes[i], timers) >= finishes_by
             };
             let mut took = 0;
             let room = |i: usize, o: usize| {
@@ -296,6 +313,7 @@ impl Placement {
                     node: Some(i),
                     life_end: life_end(&inputs.nodes[i], timers),
                     used: true,
+                    empty: false,
                     mesos_free: options[o].mesos_share,
                 }
             };
@@ -314,7 +332,21 @@ impl Placement {
             ));
             return;
         }
-        let Some(o) = choose_flavor(inputs, &self.existing, &shape.options, &req, left) else {
+        // New nodes only of flavours these jobs can open.
+        let openable: Vec<usize> = shape
+            .options
+            .iter()
+            .copied()
+            .filter(|&o| self.sizes.opens(o, &req))
+            .collect();
+        if openable.is_empty() {
+            notes.push(format!(
+                "{left} idle jobs (e.g. {}) wait for room beside other jobs: every flavour their Requirements allow has a smaller one at its site that holds them, so an empty node does not start them (pilot.sized_start)",
+                example(shape)
+            ));
+            return;
+        }
+        let Some(o) = choose_flavor(inputs, &self.existing, &openable, &req, left) else {
             notes.push(format!(
                 "{} idle jobs (e.g. {}) wait: every flavour that fits them is in back-off or at a paused site",
                 left,
@@ -329,6 +361,7 @@ impl Placement {
             node: None,
             life_end: new_life_end(inputs),
             used: true,
+            empty: false,
             mesos_free: options[o].mesos_share,
         });
     }
@@ -357,7 +390,14 @@ pub(super) fn choose_flavor(
         .filter(|&o| options[o].capacity.fits(req) > 0)
         .collect();
     let candidates = prefer_within_limits(inputs, existing, usable);
-    let per_job = |o: &FlavorOption| o.price_per_hour / o.capacity.fits(req).min(left) as f64;
+    // With sized starts a new node starts one job of these, and smaller
+    // jobs fill it later: it is priced as one job's.
+    let per_node = if inputs.config.pilot.sized_start {
+        1
+    } else {
+        left
+    };
+    let per_job = |o: &FlavorOption| o.price_per_hour / o.capacity.fits(req).min(per_node) as f64;
     let cheapest = candidates
         .iter()
         .map(|&o| per_job(&options[o]))

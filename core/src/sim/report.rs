@@ -15,6 +15,10 @@ pub struct Outcome {
     /// Paid while booting (part of `paid_core_hours`).
     pub boot_core_hours: f64,
     pub used_core_hours: f64,
+    /// Of the paid outside boot and not used: joined nodes running no
+    /// job, and free cores of nodes running some (fragmentation).
+    pub empty_core_hours: f64,
+    pub fragment_core_hours: f64,
     pub cost: f64,
     pub waits: Waits,
     /// 1 - used / paid (boot time excluded from paid).
@@ -64,6 +68,8 @@ pub fn outcome(name: &str, s: &Score, samples: Vec<Sample>, end: i64) -> Outcome
         paid_core_hours: paid,
         boot_core_hours: boot,
         used_core_hours: used,
+        empty_core_hours: s.empty_core_seconds / 3600.0,
+        fragment_core_hours: s.fragment_core_seconds / 3600.0,
         cost: s.paid_cost,
         waits: Waits::of(&s.waits),
         idle_fraction: if paid - boot > 0.0 {
@@ -103,6 +109,8 @@ pub fn clairvoyant(
         paid_core_hours: core_hours,
         boot_core_hours: 0.0,
         used_core_hours: core_hours,
+        empty_core_hours: 0.0,
+        fragment_core_hours: 0.0,
         cost: core_hours * price_per_core_hour,
         waits: Waits {
             p50: w,
@@ -339,6 +347,8 @@ mod tests {
             paid_core_hours: 1.0,
             boot_core_hours: 0.1,
             used_core_hours: 0.8,
+            empty_core_hours: 0.05,
+            fragment_core_hours: 0.05,
             cost: 0.5,
             waits: Waits::default(),
             idle_fraction: 0.1,

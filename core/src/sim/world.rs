@@ -228,6 +228,8 @@ pub struct WorldState {
     /// `condor.min_retirement`: a busy node is drained only if its jobs
     /// keep at least this much retirement (as the adapter checks).
     pub min_retirement: i64,
+    /// The pilots' sized starts (none: any job opens any node).
+    pub sizes: crate::sizing::Sizes,
 }
 
 /// The world, shared by its condor and cloud handles.
@@ -267,14 +269,16 @@ impl World {
             reader: JobReader::new(),
             pilot_hard_stop: None,
             min_retirement: 600,
+            sizes: crate::sizing::Sizes::default(),
         })))
     }
 
     /// Pilots that stop themselves as cloudburst's do, from the config:
     /// a hard stop at `max_lifetime + drain_grace` after boot, retirement
-    /// up to it, and the agent's `condor.min_retirement`.
+    /// up to it, the agent's `condor.min_retirement`, and sized starts.
     pub fn set_pilot(&self, config: &crate::config::Config) {
         let mut w = self.0.borrow_mut();
+        w.sizes = crate::sizing::Sizes::of(&w.options, config.pilot.sized_start);
         w.pilot_hard_stop = Some(crate::pilot::hard_stop_minutes(config) as i64 * 60);
         w.min_retirement = config.condor.min_retirement.as_secs() as i64;
     }
@@ -767,11 +771,25 @@ impl WorldState {
             }
             let shape = Arc::clone(&self.idle[q].0);
             let req = request_of_shape(&shape);
+            // HTCondor's default NEGOTIATOR_PRE_JOB_RANK (25.x) prefers
+            // the slot with the fewest cores, then the least memory: a
+            // partitionable slot left small by earlier jobs is filled
+            // before an empty node is touched (best fit).
+            let mut ready = ready.clone();
+            ready.sort_by_key(|id| {
+                let f = &self.instances[id].free;
+                (f.cpus, f.memory)
+            });
             for id in &ready {
                 let (option, fit, hard_stop) = {
                     let inst = &self.instances[id];
                     (inst.option, inst.free.fits(&req), inst.hard_stop_at)
                 };
+                // The pilot's START: an empty node opens only for a job of
+                // its size (crate::sizing).
+                if self.instances[id].running.is_empty() && !self.sizes.opens(option, &req) {
+                    continue;
+                }
                 if fit == 0 || !self.matches(&shape, option) {
                     continue;
                 }
