@@ -282,12 +282,15 @@ impl Placement {
                 kept_off.join(", ")
             ));
         }
-        let sizes = &self.sizes;
+        // Which options' empty nodes these jobs may open (crate::sizing).
+        let opens: Vec<bool> = (0..options.len())
+            .map(|o| self.sizes.opens(o, &req))
+            .collect();
         let mut left = fill(
             self.rooms
                 .iter_mut()
                 .filter(|r| shape.options.contains(&r.option) && r.life_end >= finishes_by)
-                .filter(|r| !r.empty || sizes.opens(r.option, &req)),
+                .filter(|r| !r.empty || opens[r.option]),
             shape.idle,
             &req,
             |r| &mut r.free,
@@ -297,10 +300,9 @@ impl Placement {
         // Nodes drained for idleness come back before anything new is
         // bought.
         while left > 0 {
-            let sizes = self.sizes.clone();
             let wanted = |i: usize, o: usize| {
                 shape.options.contains(&o)
-                    && sizes.opens(o, &req)
+                    && opens[o]
                     && life_end(&inputs.nodes[i], timers) >= finishes_by
             };
             let mut took = 0;
@@ -337,7 +339,7 @@ impl Placement {
             .options
             .iter()
             .copied()
-            .filter(|&o| self.sizes.opens(o, &req))
+            .filter(|&o| opens[o])
             .collect();
         if openable.is_empty() {
             notes.push(format!(
