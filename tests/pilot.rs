@@ -947,6 +947,10 @@ fn an_empty_pilot_starts_only_the_jobs_the_planner_expects() {
     let cfg = config(false, false, &[]);
     let options = cloudburst::demand::flavor_options(&cfg);
     let sizes = cloudburst::sizing::Sizes::of(&options, true);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let mut cases = Vec::new();
     let mut expected = Vec::new();
     for (i, o) in options
@@ -960,10 +964,11 @@ fn an_empty_pilot_starts_only_the_jobs_the_planner_expects() {
         let total = o.capacity.cpus;
         for cpus in [1u64, 2, 4, 6, 8] {
             for memory in [1024u64, 8192, 20000] {
-                for left in [total, total - 1] {
+                for (left, waited) in [(total, 0), (total, 1000), (total - 1, 0)] {
+                    // QDate: now, or long enough ago for the any-site wait.
                     let job = serde_json::json!({
                         "WantCloud": true, "RequestCpus": cpus, "RequestMemory": memory,
-                        "RequestDisk": 1024,
+                        "RequestDisk": 1024, "QDate": now - waited,
                     });
                     let slot = serde_json::json!({
                         "Cpus": left, "TotalSlotCpus": total, "Memory": o.capacity.memory,
@@ -977,7 +982,8 @@ fn an_empty_pilot_starts_only_the_jobs_the_planner_expects() {
                         disk: 1024,
                         gpus: 0,
                     };
-                    expected.push(left < total || sizes.opens(i, &req));
+                    // START's time() is a second or two after `now`.
+                    expected.push(left < total || sizes.opens_after(i, &req, waited));
                 }
             }
         }
@@ -992,7 +998,18 @@ fn an_empty_pilot_starts_only_the_jobs_the_planner_expects() {
         .map(|(c, ((g, start), e))| format!("{c}: HTCondor {g}, planner {e}; START = {start}"))
         .collect();
     assert!(wrong.is_empty(), "{wrong:#?}");
-    // The rule decides something: some empty pilot refuses some job.
+    // The rule decides something: some empty pilot refuses some job, and
+    // the wait lets some job in that a fresh one is refused.
     assert!(expected.iter().any(|e| !e), "no case is refused");
+    let escapes = (0..options.len()).any(|i| {
+        let one = cloudburst::model::Resources {
+            cpus: 1,
+            memory: 1024,
+            disk: 1024,
+            gpus: 0,
+        };
+        !sizes.opens_at_once(i, &one) && sizes.opens_after(i, &one, 1000)
+    });
+    assert!(escapes, "no flavour has a smaller one at another site");
     eprintln!("pilot: {} sized-start cases agree", got.len());
 }

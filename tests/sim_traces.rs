@@ -148,10 +148,35 @@ fn the_same_seed_gives_the_same_report() {
     }
 }
 
-/// A week of a real trace, seeded: cloudburst pays within 10% of the
-/// clairvoyant bound (boot time aside), jobs wait a median of no more than
-/// a boot plus a minute, and nothing is killed. Same embedded site for
-/// every trace: nothing is tuned per trace.
+/// cloudburst pays within 10% of the clairvoyant bound (boot time aside),
+/// jobs wait a median of no more than a boot plus a minute, and nothing
+/// is killed.
+fn assert_near_the_bound(label: &str, setup: &Setup) {
+    let r = compare(setup, |_, _| {}).unwrap();
+    let (cb, bound) = (&r.outcomes[0], &r.outcomes[1]);
+    let paid = cb.paid_core_hours - cb.boot_core_hours;
+    println!(
+        "sim: {label}: cloudburst {paid:.0} core-h outside boot vs bound {:.0} ({:+.1}%), median wait {} s",
+        bound.paid_core_hours,
+        (paid / bound.paid_core_hours - 1.0) * 100.0,
+        cb.waits.p50
+    );
+    assert_eq!(cb.completed, bound.completed, "{label}: jobs left unrun");
+    assert!(
+        paid <= bound.paid_core_hours * 1.10,
+        "{label}: {paid} vs {}",
+        bound.paid_core_hours
+    );
+    assert!(
+        cb.waits.p50 <= setup.cloud.boot_secs.1 as i64 + 60,
+        "{label}: median wait {}",
+        cb.waits.p50
+    );
+    assert_eq!(cb.jobs_killed, 0, "{label}");
+}
+
+/// A week of a real trace, seeded. Same embedded site for every trace:
+/// nothing is tuned per trace.
 fn a_week_costs_near_the_clairvoyant_bound(file: &str, skip_days: i64) {
     let t = trace::read(&traces().join(file), Format::Swf, ALL).unwrap();
     let (from, to) = (skip_days * 86_400, (skip_days + 7) * 86_400);
@@ -164,27 +189,26 @@ fn a_week_costs_near_the_clairvoyant_bound(file: &str, skip_days: i64) {
             ..*j
         })
         .collect();
-    let r = compare(&setup(week, vec![Kind::Cloudburst]), |_, _| {}).unwrap();
-    let (cb, bound) = (&r.outcomes[0], &r.outcomes[1]);
-    let paid = cb.paid_core_hours - cb.boot_core_hours;
-    println!(
-        "sim: {file} days {skip_days}-{}: cloudburst {paid:.0} core-h outside boot vs bound {:.0} ({:+.1}%), median wait {} s",
-        skip_days + 7,
-        bound.paid_core_hours,
-        (paid / bound.paid_core_hours - 1.0) * 100.0,
-        cb.waits.p50
-    );
-    assert!(
-        paid <= bound.paid_core_hours * 1.10,
-        "{file}: {paid} vs {}",
-        bound.paid_core_hours
-    );
-    assert!(
-        cb.waits.p50 <= 240 + 60,
-        "{file}: median wait {}",
-        cb.waits.p50
-    );
-    assert_eq!(cb.jobs_killed, 0, "{file}");
+    let label = format!("{file} days {skip_days}-{}", skip_days + 7);
+    assert_near_the_bound(&label, &setup(week, vec![Kind::Cloudburst]));
+}
+
+/// What `cloudburst simulate` prints with no arguments: the built-in
+/// workload, seed 2026, the CLI's default cloud (2% of boots fail) and
+/// 256 local cores.
+#[test]
+fn the_built_in_workload_costs_near_the_clairvoyant_bound() {
+    let jobs = workload::generate(&Workload::default());
+    let setup = Setup {
+        seed: 2026,
+        local_cores: 256,
+        cloud: CloudModel {
+            boot_failure: 0.02,
+            ..CloudModel::default()
+        },
+        ..setup(jobs, vec![Kind::Cloudburst])
+    };
+    assert_near_the_bound("built-in workload, seed 2026", &setup);
 }
 
 /// The LHC grid site (single-core jobs).

@@ -168,7 +168,7 @@ pub fn run(args: &Args, mut out: impl Write) -> Result<()> {
     if result.unfittable > 0 {
         writeln!(
             out,
-            "{} cloud jobs fit no flavour or run longer than a pilot lives (timers.max_lifetime + timers.drain_grace) and are left out of every row.",
+            "{} cloud jobs fit no flavour or run (or state they run) longer than a pilot lives (timers.max_lifetime + timers.drain_grace) and are left out of every row.",
             result.unfittable
         )?;
     }
@@ -192,6 +192,21 @@ pub fn run(args: &Args, mut out: impl Write) -> Result<()> {
             "  its idle core-hours: {:.1} on nodes running no job, {:.1} free beside running jobs",
             cb.empty_core_hours, cb.fragment_core_hours
         )?;
+        if cb.completed < bound.completed {
+            writeln!(
+                out,
+                "  {} of its {} cloud jobs did not finish within the simulated time",
+                bound.completed - cb.completed,
+                bound.completed
+            )?;
+        }
+        for (label, w) in &cb.by_flavor {
+            writeln!(
+                out,
+                "    {label:<28} {:>8.1} joined, {:>6.1} empty, {:>6.1} beside jobs",
+                w.joined, w.empty, w.fragment
+            )?;
+        }
     }
     writeln!(out, "\nbaselines:")?;
     for line in &result.baselines {

@@ -107,11 +107,12 @@ pub fn compare(
     let general: Vec<_> = options.iter().filter(|o| o.group.is_none()).collect();
     // A job runs in the cloud only if a flavour holds it and a pilot lives
     // long enough for it (its hard stop would kill a longer one, as our
-    // pilots' does): the others are left out of every policy.
+    // pilots' does), and one stating a longer run time would never be
+    // started by a pilot's START: the others are left out of every policy.
     let life =
         crate::pilot::hard_stop_minutes(&setup.config) as i64 * 60 - crate::pilot::START_MARGIN;
     let fits = |j: &trace::TraceJob| {
-        j.runtime <= life
+        j.runtime.max(j.requested.unwrap_or(0)) <= life
             && general
                 .iter()
                 .any(|o| o.capacity.cpus >= u64::from(j.cpus) && o.capacity.memory >= j.memory_mb)
@@ -143,6 +144,7 @@ pub fn compare(
         max_nodes: setup.config.limits.max_nodes,
     };
 
+    let labels: Vec<String> = options.iter().map(|o| o.label()).collect();
     let mut outcomes = Vec::new();
     let mut waits = Vec::new();
     let mut events = 0;
@@ -182,7 +184,13 @@ pub fn compare(
             score.events,
         ));
         waits.push((name.to_string(), score.waits.clone()));
-        outcomes.push(report::outcome(name, &score, world.samples(), world.now()));
+        outcomes.push(report::outcome(
+            name,
+            &score,
+            &labels,
+            world.samples(),
+            world.now(),
+        ));
     }
     let boot = (setup.cloud.boot_secs.0 + setup.cloud.boot_secs.1) as f64 / 2.0;
     let cheapest = options

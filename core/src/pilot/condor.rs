@@ -22,7 +22,10 @@ fn sized_start_clause(
         return None;
     }
     let options = crate::demand::flavor_options(cfg);
-    crate::sizing::start_clause(&crate::sizing::smaller_than(&options, site, share))
+    crate::sizing::start_clause(
+        &crate::sizing::smaller_than(&options, Some(site), share),
+        &crate::sizing::smaller_than(&options, None, share),
+    )
 }
 
 pub fn condor_config(spec: &PilotSpec) -> Result<String, PilotError> {

@@ -80,13 +80,18 @@ pub(super) fn prefer_within_limits(
     let within: Vec<usize> = usable
         .iter()
         .copied()
-        .filter(|&o| blocked_by(inputs, existing, &inputs.options[o]).is_none())
+        .filter(|&o| within_limits(inputs, existing, o))
         .collect();
     if within.is_empty() {
         usable
     } else {
         within
     }
+}
+
+/// Whether a launch of option `o` breaks no limit.
+pub(super) fn within_limits(inputs: &Inputs<'_>, existing: &Totals, o: usize) -> bool {
+    blocked_by(inputs, existing, &inputs.options[o]).is_none()
 }
 
 /// Which limit, if any, a launch of `o` would break.

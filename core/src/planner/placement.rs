@@ -15,7 +15,7 @@ use crate::model::Resources;
 use crate::pairing::StartdIndex;
 use crate::sizing::Sizes;
 
-use super::limits::{in_backoff, prefer_within_limits, totals, Totals};
+use super::limits::{in_backoff, prefer_within_limits, totals, within_limits, Totals};
 use super::{example, option_of, Action, Inputs};
 
 /// A place jobs could go: an existing node or a planned one.
@@ -282,9 +282,25 @@ impl Placement {
                 kept_off.join(", ")
             ));
         }
-        // Which options' empty nodes these jobs may open (crate::sizing).
+        // Which options' empty nodes these jobs may open (crate::sizing):
+        // those no smaller flavour anywhere holds them in, or, once they
+        // have waited, those no smaller flavour at the same site does. A
+        // shape that cannot buy a flavour it opens at once now (its
+        // Requirements pin it to a site, or that flavour's site is full
+        // or in back-off) buys by the second rule and starts after the
+        // wait.
+        let waited = inputs.now.saturating_sub(shape.oldest);
+        let buyable_at_once = shape.options.iter().any(|&o| {
+            self.sizes.opens_at_once(o, &req)
+                && options[o].capacity.fits(&req) > 0
+                && !in_backoff(inputs, o)
+                && within_limits(inputs, &self.existing, o)
+        });
         let opens: Vec<bool> = (0..options.len())
-            .map(|o| self.sizes.opens(o, &req))
+            .map(|o| {
+                self.sizes.opens_after(o, &req, waited)
+                    || (!buyable_at_once && self.sizes.opens(o, &req))
+            })
             .collect();
         let mut left = fill(
             self.rooms

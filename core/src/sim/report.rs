@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use super::trace::TraceJob;
-use super::world::{Sample, Score};
+use super::world::{OptionWaste, Sample, Score};
 
 /// One policy's outcome.
 #[derive(Clone, Debug)]
@@ -19,6 +19,9 @@ pub struct Outcome {
     /// job, and free cores of nodes running some (fragmentation).
     pub empty_core_hours: f64,
     pub fragment_core_hours: f64,
+    /// Per flavour (`site/flavor`), core-hours joined outside boot, empty
+    /// and fragmented; flavours never used are left out.
+    pub by_flavor: Vec<(String, OptionWaste)>,
     pub cost: f64,
     pub waits: Waits,
     /// 1 - used / paid (boot time excluded from paid).
@@ -57,7 +60,14 @@ impl Waits {
     }
 }
 
-pub fn outcome(name: &str, s: &Score, samples: Vec<Sample>, end: i64) -> Outcome {
+/// `labels` names the world's flavour options, in their order.
+pub fn outcome(
+    name: &str,
+    s: &Score,
+    labels: &[String],
+    samples: Vec<Sample>,
+    end: i64,
+) -> Outcome {
     let paid = s.paid_core_seconds / 3600.0;
     let boot = s.boot_core_seconds / 3600.0;
     // Exact: what the completed jobs ran (the per-step integral of busy
@@ -70,6 +80,19 @@ pub fn outcome(name: &str, s: &Score, samples: Vec<Sample>, end: i64) -> Outcome
         used_core_hours: used,
         empty_core_hours: s.empty_core_seconds / 3600.0,
         fragment_core_hours: s.fragment_core_seconds / 3600.0,
+        by_flavor: labels
+            .iter()
+            .zip(&s.waste_by_option)
+            .filter(|(_, w)| w.joined > 0.0)
+            .map(|(l, w)| {
+                let hours = OptionWaste {
+                    joined: w.joined / 3600.0,
+                    empty: w.empty / 3600.0,
+                    fragment: w.fragment / 3600.0,
+                };
+                (l.clone(), hours)
+            })
+            .collect(),
         cost: s.paid_cost,
         waits: Waits::of(&s.waits),
         idle_fraction: if paid - boot > 0.0 {
@@ -111,6 +134,7 @@ pub fn clairvoyant(
         used_core_hours: core_hours,
         empty_core_hours: 0.0,
         fragment_core_hours: 0.0,
+        by_flavor: Vec::new(),
         cost: core_hours * price_per_core_hour,
         waits: Waits {
             p50: w,
@@ -349,6 +373,7 @@ mod tests {
             used_core_hours: 0.8,
             empty_core_hours: 0.05,
             fragment_core_hours: 0.05,
+            by_flavor: Vec::new(),
             cost: 0.5,
             waits: Waits::default(),
             idle_fraction: 0.1,

@@ -103,6 +103,9 @@ pub struct Score {
     /// running some jobs (fragmentation).
     pub empty_core_seconds: f64,
     pub fragment_core_seconds: f64,
+    /// The same per flavour option (index into the world's options):
+    /// paid outside boot, empty, fragmented core-seconds.
+    pub waste_by_option: Vec<OptionWaste>,
     pub used_core_seconds: f64,
     pub paid_cost: f64,
     /// Core-seconds of completed cloud jobs.
@@ -114,6 +117,14 @@ pub struct Score {
     /// Events handled: arrivals, starts, completions, launches, joins,
     /// terminations.
     pub events: u64,
+}
+
+/// Where one flavour's paid core-seconds outside boot went.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OptionWaste {
+    pub joined: f64,
+    pub empty: f64,
+    pub fragment: f64,
 }
 
 /// The world at a moment, for the plots.
@@ -483,10 +494,19 @@ impl WorldState {
             let used = (o.capacity.cpus - i.free.cpus) as f64;
             self.score.used_core_seconds += used * dt;
             if i.joined(from) {
+                if self.score.waste_by_option.len() < self.options.len() {
+                    self.score
+                        .waste_by_option
+                        .resize(self.options.len(), OptionWaste::default());
+                }
+                let w = &mut self.score.waste_by_option[i.option];
+                w.joined += cores * dt;
                 if i.running.is_empty() {
                     self.score.empty_core_seconds += cores * dt;
+                    w.empty += cores * dt;
                 } else {
                     self.score.fragment_core_seconds += i.free.cpus as f64 * dt;
+                    w.fragment += i.free.cpus as f64 * dt;
                 }
             }
         }
@@ -785,13 +805,26 @@ impl WorldState {
                     let inst = &self.instances[id];
                     (inst.option, inst.free.fits(&req), inst.hard_stop_at)
                 };
-                // The pilot's START: an empty node opens only for a job of
-                // its size (crate::sizing).
-                if self.instances[id].running.is_empty() && !self.sizes.opens(option, &req) {
-                    continue;
-                }
                 if fit == 0 || !self.matches(&shape, option) {
                     continue;
+                }
+                // The pilot's START: an empty node opens only for a job of
+                // its size (crate::sizing), judged by how long it waited.
+                let mut fit = fit as usize;
+                if self.instances[id].running.is_empty() {
+                    let jobs = &self.jobs;
+                    let sizes = &self.sizes;
+                    let waited = |job: &u64| now - jobs[job].submitted_at;
+                    let may = self.idle[q]
+                        .1
+                        .iter()
+                        .take(fit)
+                        .take_while(|j| sizes.opens_after(option, &req, waited(j)))
+                        .count();
+                    if may == 0 {
+                        continue;
+                    }
+                    fit = fit.min(may);
                 }
                 // The pilot's START: a job that states its run time starts
                 // only if it can end before the hard stop.
@@ -800,7 +833,7 @@ impl WorldState {
                         continue;
                     }
                 }
-                let take = (fit as usize).min(self.idle[q].1.len());
+                let take = fit.min(self.idle[q].1.len());
                 for _ in 0..take {
                     let job = self.idle[q].1.pop_front().expect("counted");
                     let inst = self.instances.get_mut(id).expect("ready");
