@@ -29,9 +29,9 @@ if [ ! -x .venv-openstack/bin/keystone-manage ] || [ ! -x .venv-openstack/bin/gu
 fi
 .venv-openstack/bin/python -c 'import importlib.metadata as m; print(*(p + " " + m.version(p) for p in ("keystone", "nova", "openstack-placement")))'
 
-step "Debian tools: cloud-init (its schema validator), shellcheck, rpm (rpmbuild), rabbitmq-server and postgresql (Nova's broker and databases)"
-debs="cloud-init shellcheck rpm rabbitmq-server postgresql"
-if ! command -v cloud-init >/dev/null || ! command -v shellcheck >/dev/null || ! command -v rpmbuild >/dev/null \
+step "Debian tools: cloud-init (its schema validator), shellcheck, rpm (rpmbuild), rabbitmq-server and postgresql (Nova's broker and databases), chromium (renders report.html)"
+debs="cloud-init shellcheck rpm rabbitmq-server postgresql chromium"
+if ! command -v cloud-init >/dev/null || ! command -v shellcheck >/dev/null || ! command -v rpmbuild >/dev/null || ! command -v chromium >/dev/null \
     || [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || [ ! -d /usr/lib/postgresql ]; then
     as_root=()
     if [ "$(id -u)" -ne 0 ]; then

@@ -259,3 +259,75 @@ fn the_baselines_run_as_documented() {
         r.baselines
     );
 }
+
+/// `report.html`, with the knob sweep, as a browser shows it: headless
+/// Chromium parses the page, logs no console message (the page has no
+/// script, and must stay so), and draws every plot and every point.
+#[test]
+fn the_report_renders_in_chromium_without_script_errors() {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| support::have(c));
+    let Some(chromium) = chromium else {
+        support::skip("chromium (Debian package)");
+        return;
+    };
+    let jobs = workload::generate(&Workload {
+        seconds: 3 * 3600,
+        jobs_per_day: 2000.0,
+        ..Workload::default()
+    });
+    let setup = setup(jobs, Kind::ALL.to_vec());
+    let r = compare(&setup, |_, _| {}).unwrap();
+    let sweep = cloudburst::sim::sweep(&setup, |_, _, _| {}).unwrap();
+    assert_eq!(sweep.len(), 18);
+    let page = cloudburst::sim::report::html("render test", &r.outcomes, &r.waits, &sweep, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("report.html");
+    std::fs::write(&html, &page).unwrap();
+    let shot = dir.path().join("report.png");
+    let out = std::process::Command::new("timeout")
+        .arg("180")
+        .arg(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=800,2400",
+        ])
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("CONSOLE") && !stderr.contains("Uncaught"),
+        "{stderr}"
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{}",
+        png.len()
+    );
+    let dom = std::process::Command::new("timeout")
+        .arg("180")
+        .arg(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    // Cost against wait, queue, nodes, nodes by state, spend, waits; a
+    // point per policy (the bound aside) and per sweep run.
+    assert_eq!(dom.matches("<svg").count(), 6, "{dom}");
+    assert_eq!(dom.matches("<circle").count(), 4 + 18);
+    println!(
+        "sim: report.html renders in {chromium}: {} bytes of screenshot, no console message",
+        png.len()
+    );
+}

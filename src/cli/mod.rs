@@ -94,6 +94,11 @@ pub enum Command {
         /// Spot reclaims per spot instance-hour
         #[arg(long, default_value_t = 0.0)]
         spot_reclaim_per_hour: f64,
+        /// Also run cloudburst with each combination of its main knobs
+        /// (idle_timeout 1/5/15 m, cycle 30/60/120 s, sized starts on or
+        /// off: 18 runs) and plot cost against wait with the Pareto front
+        #[arg(long)]
+        sweep: bool,
     },
     /// Match an embedded example site's idle jobs to cloud flavours
     Demo,
@@ -356,6 +361,7 @@ fn run_command(command: Command) -> Result<ExitCode> {
             boot_failure,
             capacity_errors,
             spot_reclaim_per_hour,
+            sweep,
         } => {
             let args = simulate::Args {
                 trace,
@@ -376,6 +382,7 @@ fn run_command(command: Command) -> Result<ExitCode> {
                     spot_reclaim_per_hour,
                     ..crate::sim::CloudModel::default()
                 },
+                sweep,
             };
             simulate::run(&args, io::stdout().lock())?;
         }

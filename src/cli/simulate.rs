@@ -25,6 +25,8 @@ pub struct Args {
     pub jobs_per_day: f64,
     pub local_cores: u64,
     pub cloud: CloudModel,
+    /// Also run the knob sweep.
+    pub sweep: bool,
 }
 
 /// `90-240` (seconds).
@@ -234,17 +236,65 @@ pub fn run(args: &Args, mut out: impl Write) -> Result<()> {
         result.events as f64 / wall.max(1e-9),
         result.timing_line()
     )?;
-    write_report(&args.report, &result, &source)?;
+    let sweep = if args.sweep {
+        let began = Instant::now();
+        let points = crate::sim::sweep(&setup, |label, done, of| {
+            if progress.on {
+                eprint!("\rsweep {done:>2}/{of} {label:<40}");
+                if done == of {
+                    eprintln!();
+                }
+            }
+        })?;
+        writeln!(
+            out,
+            "\nsweep of cloudburst's knobs ({} runs, {:.1} s):",
+            points.len(),
+            began.elapsed().as_secs_f64()
+        )?;
+        let front = report::pareto(
+            &points
+                .iter()
+                .map(|p| (p.paid_outside_boot, p.wait_p50 as f64))
+                .collect::<Vec<_>>(),
+        );
+        writeln!(
+            out,
+            "  {:<36} {:>12} {:>7} {:>6}  front",
+            "cloudburst with", "c-h ex boot", "wait50", "killed"
+        )?;
+        for (p, f) in points.iter().zip(front) {
+            writeln!(
+                out,
+                "  {:<36} {:>12.1} {:>6}s {:>6}  {}",
+                p.label,
+                p.paid_outside_boot,
+                p.wait_p50,
+                p.killed,
+                if f { "*" } else { "" }
+            )?;
+        }
+        points
+    } else {
+        Vec::new()
+    };
+    write_report(&args.report, &result, &sweep, &source)?;
     writeln!(out, "report: {}", args.report.join("report.html").display())?;
     Ok(())
 }
 
-fn write_report(dir: &Path, result: &crate::sim::Comparison, source: &str) -> Result<()> {
+fn write_report(
+    dir: &Path,
+    result: &crate::sim::Comparison,
+    sweep: &[report::SweepPoint],
+    source: &str,
+) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let page = report::html(
         &format!("cloudburst simulation: {source}"),
         &result.outcomes,
         &result.waits,
+        sweep,
         crate::sim::START,
     );
     let path = dir.join("report.html");

@@ -209,3 +209,54 @@ pub fn compare(
         timing,
     })
 }
+
+/// The sweep of cloudburst's main knobs `simulate --sweep` runs: every
+/// combination of these idle timeouts, cycle intervals and sized starts.
+pub const SWEEP_IDLE_TIMEOUTS: [u64; 3] = [60, 300, 900];
+pub const SWEEP_CYCLES: [u64; 3] = [30, 60, 120];
+
+/// Runs cloudburst alone with each combination of the sweep's knobs on
+/// `setup`'s jobs; `progress(label, done, of)` after each run.
+pub fn sweep(
+    setup: &Setup,
+    mut progress: impl FnMut(&str, usize, usize),
+) -> Result<Vec<report::SweepPoint>, CycleError> {
+    let mut variants = Vec::new();
+    for idle in SWEEP_IDLE_TIMEOUTS {
+        for cycle in SWEEP_CYCLES {
+            for sized in [true, false] {
+                variants.push((idle, cycle, sized));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (k, &(idle, cycle, sized)) in variants.iter().enumerate() {
+        let mut config = setup.config.clone();
+        config.timers.idle_timeout = std::time::Duration::from_secs(idle);
+        config.timers.cycle = std::time::Duration::from_secs(cycle);
+        config.pilot.sized_start = sized;
+        let one = Setup {
+            config,
+            jobs: setup.jobs.clone(),
+            cloud: setup.cloud.clone(),
+            seed: setup.seed,
+            local_cores: setup.local_cores,
+            policies: vec![policy::Kind::Cloudburst],
+        };
+        let r = compare(&one, |_, _| {})?;
+        let o = &r.outcomes[0];
+        let label = format!(
+            "idle {}m, cycle {cycle}s, sized {}",
+            idle / 60,
+            if sized { "on" } else { "off" }
+        );
+        progress(&label, k + 1, variants.len());
+        out.push(report::SweepPoint {
+            label,
+            paid_outside_boot: o.paid_core_hours - o.boot_core_hours,
+            wait_p50: o.waits.p50,
+            killed: o.jobs_killed,
+        });
+    }
+    Ok(out)
+}

@@ -34,6 +34,29 @@ pub struct Outcome {
     pub samples: Vec<Sample>,
 }
 
+/// One run of the knob sweep (`simulate --sweep`): cloudburst with one
+/// combination of its main settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SweepPoint {
+    pub label: String,
+    pub paid_outside_boot: f64,
+    pub wait_p50: i64,
+    pub killed: u64,
+}
+
+/// Which of `points` (paid, median wait) no other beats on both: the
+/// Pareto front an admin chooses along.
+pub fn pareto(points: &[(f64, f64)]) -> Vec<bool> {
+    points
+        .iter()
+        .map(|&(c, w)| {
+            !points
+                .iter()
+                .any(|&(c2, w2)| c2 <= c && w2 <= w && (c2 < c || w2 < w))
+        })
+        .collect()
+}
+
 /// Seconds from submission to start.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Waits {
@@ -254,6 +277,134 @@ fn chart(
     s
 }
 
+/// A scatter plot of labelled points (x, y) on log scales (the policies
+/// differ by orders of magnitude, the sweep's runs by percents); those
+/// `front` marks are joined by a line, drawn filled and labelled, the
+/// others named in their tooltip. `named` points are always labelled.
+fn scatter(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    points: &[(String, f64, f64)],
+    front: &[bool],
+    named: usize,
+) -> String {
+    let (w, h, l, b) = (720.0, 340.0, 60.0, 30.0);
+    let lg = |v: f64| v.max(1e-3).log10();
+    let range = |f: &dyn Fn(&(String, f64, f64)) -> f64| {
+        let (lo, hi) = points
+            .iter()
+            .map(|p| lg(f(p)))
+            .fold((f64::MAX, f64::MIN), |(a, z), v| (a.min(v), z.max(v)));
+        if lo > hi {
+            (0.0, 1.0)
+        } else {
+            (lo.floor(), hi.ceil().max(lo.floor() + 1.0))
+        }
+    };
+    let (x0, x1) = range(&|p| p.1);
+    let (y0, y1) = range(&|p| p.2);
+    let sx = |x: f64| l + (lg(x) - x0) / (x1 - x0) * (w - l - 140.0);
+    let sy = |y: f64| h - b - (lg(y) - y0) / (y1 - y0) * (h - b - 20.0);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"10\">\
+         <text x=\"{l}\" y=\"14\" font-weight=\"bold\" font-size=\"11\">{title}</text>\
+         <line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\"/>\
+         <line x1=\"{l}\" y1=\"20\" x2=\"{l}\" y2=\"{}\" stroke=\"#888\"/>\
+         <text x=\"4\" y=\"30\">{y_label}</text>\
+         <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{x_label} (log)</text>",
+        h - b,
+        w - 140.0,
+        h - b,
+        h - b,
+        w - 140.0,
+        h - b + 24.0,
+    );
+    // Decade ticks on both axes.
+    for d in (x0 as i64)..=(x1 as i64) {
+        let v = 10f64.powi(d as i32);
+        let _ = write!(
+            s,
+            "<line x1=\"{0:.1}\" y1=\"{1}\" x2=\"{0:.1}\" y2=\"{2}\" stroke=\"#888\"/><text x=\"{0:.1}\" y=\"{3}\" text-anchor=\"middle\">{v}</text>",
+            sx(v),
+            h - b,
+            h - b + 4.0,
+            h - b + 13.0
+        );
+    }
+    for d in (y0 as i64)..=(y1 as i64) {
+        let v = 10f64.powi(d as i32);
+        let _ = write!(
+            s,
+            "<line x1=\"{}\" y1=\"{1:.1}\" x2=\"{l}\" y2=\"{1:.1}\" stroke=\"#888\"/><text x=\"{l}\" dx=\"-6\" y=\"{1:.1}\" dy=\"3\" text-anchor=\"end\">{v}</text>",
+            l - 4.0,
+            sy(v)
+        );
+    }
+    let mut on_front: Vec<&(String, f64, f64)> = points
+        .iter()
+        .zip(front)
+        .filter(|(_, f)| **f)
+        .map(|(p, _)| p)
+        .collect();
+    on_front.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let line: Vec<String> = on_front
+        .iter()
+        .map(|p| format!("{:.1},{:.1}", sx(p.1), sy(p.2)))
+        .collect();
+    let _ = write!(
+        s,
+        "<polyline fill=\"none\" stroke=\"#1b6ac9\" stroke-dasharray=\"4 3\" points=\"{}\"/>",
+        line.join(" ")
+    );
+    for (i, ((name, x, y), f)) in points.iter().zip(front).enumerate() {
+        let (fill, color) = if *f {
+            ("#1b6ac9", "#1b6ac9")
+        } else {
+            ("white", "#888")
+        };
+        let _ = write!(
+            s,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{fill}\" stroke=\"{color}\"><title>{}</title></circle>",
+            sx(*x),
+            sy(*y),
+            escape(name),
+        );
+        if *f || i < named {
+            let _ = write!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{color}\">{}</text>",
+                sx(*x) + 6.0,
+                sy(*y) - 4.0,
+                escape(name)
+            );
+        }
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Text for HTML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// What each column of the table means, for the page.
+const COLUMNS: &[(&str, &str)] = &[
+    ("paid c-h", "core-hours of cloud instances paid for, booting included: what the bill counts"),
+    ("boot c-h", "of those, paid while instances booted (no policy can avoid booting; the bound has none)"),
+    ("used c-h", "core-hours cloud jobs ran; the same for every policy that ran them all"),
+    ("cost $", "the bill at the site's prices"),
+    ("idle", "1 - used / (paid - boot): paid cores running no job, outside boot. Below the table it is split, for cloudburst, into nodes running no job and cores free beside running jobs, by flavour"),
+    ("wait50/90/99", "time from submission to start, percentiles over the cloud jobs"),
+    ("launches, terms", "instances started and terminated"),
+    ("killed", "jobs that were running when their instance was terminated, reclaimed or reached its hard stop: work lost and run again. cloudburst must show 0; annex shows the jobs a lease was too short for"),
+    ("clairvoyant", "the lower bound: every job on perfectly packed cores of the cheapest price, from submission plus a mean boot, nothing idle"),
+];
+
 fn over_time(
     outcomes: &[Outcome],
     start: i64,
@@ -274,15 +425,94 @@ fn over_time(
         .collect()
 }
 
-/// `report.html`: the table and the plots (queue, nodes, spend over time;
-/// the distribution of waits).
-pub fn html(title: &str, outcomes: &[Outcome], waits: &[(String, Vec<i64>)], start: i64) -> String {
+/// `report.html`: the table, what its columns mean, cost against wait for
+/// each policy (and the knob sweep, if run) with the Pareto front, where
+/// cloudburst's idle cores went, and the plots (queue, nodes, spend over
+/// time; the distribution of waits). No script: the page is static.
+pub fn html(
+    title: &str,
+    outcomes: &[Outcome],
+    waits: &[(String, Vec<i64>)],
+    sweep: &[SweepPoint],
+    start: i64,
+) -> String {
     let mut page = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title>\
-         <style>body{{font-family:sans-serif;max-width:760px;margin:2em auto}}pre{{font-size:12px}}</style></head>\
-         <body><h1>{title}</h1><pre>{}</pre>",
-        table(outcomes)
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title>\
+         <style>body{{font-family:sans-serif;max-width:760px;margin:2em auto}}pre{{font-size:12px}}\
+         table{{border-collapse:collapse;font-size:12px}}td,th{{padding:2px 8px;text-align:right}}\
+         td:first-child,th:first-child{{text-align:left}}dt{{font-weight:bold}}dd{{margin:0 0 .4em 1.5em;font-size:13px}}</style></head>\
+         <body><h1>{}</h1><pre>{}</pre>",
+        escape(title),
+        escape(title),
+        escape(&table(outcomes))
     );
+    page += "<details><summary>What the columns mean</summary><dl>";
+    for (name, what) in COLUMNS {
+        let _ = write!(page, "<dt>{}</dt><dd>{}</dd>", escape(name), escape(what));
+    }
+    page += "</dl></details>";
+    // Cost against wait: the policies, then the sweep's runs.
+    let mut points: Vec<(String, f64, f64)> = outcomes
+        .iter()
+        .filter(|o| o.name != "clairvoyant")
+        .map(|o| {
+            (
+                o.name.clone(),
+                o.waits.p50 as f64 / 60.0,
+                o.paid_core_hours - o.boot_core_hours,
+            )
+        })
+        .collect();
+    let named = points.len();
+    // The sweep's runs are numbered on the plot, named in the table.
+    points.extend(sweep.iter().enumerate().map(|(i, p)| {
+        (
+            format!("s{}", i + 1),
+            p.wait_p50 as f64 / 60.0,
+            p.paid_outside_boot,
+        )
+    }));
+    let front = pareto(&points.iter().map(|p| (p.2, p.1)).collect::<Vec<_>>());
+    page += &scatter(
+        "Cost against wait (filled: no other run is cheaper and quicker)",
+        "median wait, min",
+        "c-h paid outside boot",
+        &points,
+        &front,
+        named,
+    );
+    if !sweep.is_empty() {
+        page += "<table><tr><th></th><th>cloudburst with</th><th>c-h paid outside boot</th><th>median wait</th><th>killed</th><th>on the front</th></tr>";
+        let offset = points.len() - sweep.len();
+        for (i, p) in sweep.iter().enumerate() {
+            let _ = write!(
+                page,
+                "<tr><td>s{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                i + 1,
+                escape(&p.label),
+                p.paid_outside_boot,
+                duration(p.wait_p50),
+                p.killed,
+                if front[offset + i] { "yes" } else { "" }
+            );
+        }
+        page += "</table>";
+    }
+    if let Some(cb) = outcomes.iter().find(|o| o.name == "cloudburst") {
+        page += "<h3>Where cloudburst's idle cores went (core-hours, outside boot)</h3>\
+                 <table><tr><th>flavour</th><th>joined</th><th>on nodes running no job</th><th>free beside running jobs</th></tr>";
+        for (label, w) in &cb.by_flavor {
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{:.1}</td><td>{:.1}</td><td>{:.1}</td></tr>",
+                escape(label),
+                w.joined,
+                w.empty,
+                w.fragment
+            );
+        }
+        page += "</table>";
+    }
     page += &chart(
         "Idle cloud jobs",
         "h",
@@ -384,8 +614,38 @@ mod tests {
             end: 7200,
             samples: vec![s, Sample { at: 7200, ..s }],
         };
-        let page = html("t", &[o], &[("cloudburst".into(), vec![1, 2, 3])], 0);
-        assert_eq!(page.matches("<svg").count(), 5);
+        let sweep = [SweepPoint {
+            label: "idle 1m <&>".into(),
+            paid_outside_boot: 0.5,
+            wait_p50: 60,
+            killed: 0,
+        }];
+        let page = html(
+            "t",
+            &[o],
+            &[("cloudburst".into(), vec![1, 2, 3])],
+            &sweep,
+            0,
+        );
+        // Cost against wait, queue, nodes, nodes by state, spend, waits.
+        assert_eq!(page.matches("<svg").count(), 6);
         assert!(page.contains("<polyline"));
+        assert!(page.contains("idle 1m &lt;&amp;&gt;"));
+        assert!(!page.contains("<script"));
+        for (name, _) in COLUMNS {
+            assert!(page.contains(&escape(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_front_is_what_nothing_beats_on_both() {
+        let front = pareto(&[
+            (10.0, 5.0),
+            (8.0, 6.0),
+            (12.0, 6.0),
+            (8.0, 6.0),
+            (20.0, 1.0),
+        ]);
+        assert_eq!(front, vec![true, true, false, true, true]);
     }
 }
