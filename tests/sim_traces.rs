@@ -168,7 +168,7 @@ fn assert_near_the_bound(label: &str, setup: &Setup) {
         bound.paid_core_hours
     );
     assert!(
-        cb.waits.p50 <= setup.cloud.boot_secs.1 as i64 + 60,
+        cb.waits.p50 <= setup.cloud.boot_secs.1 + 60,
         "{label}: median wait {}",
         cb.waits.p50
     );
