@@ -60,7 +60,11 @@ fn the_rpm_builds_with_the_right_files_modes_and_scriptlets() {
     has("-rw-r--r-- root root /usr/share/cloudburst/condor-config/50-cloudburst-central-manager.conf");
     has("-rw-r--r-- root root /usr/share/cloudburst/condor-config/50-cloudburst-schedd.conf");
     has("-rw-r--r-- root root /usr/share/cloudburst/htcondor-ce/50-cloudburst-route.conf");
-    has("-rw-r--r-- root root /usr/share/perl5/vendor_perl/Globus/GRAM/JobManager/cloud.pm");
+    for module in ["cloud", "cloudorlocal", "localonly"] {
+        has(&format!(
+            "-rw-r--r-- root root /usr/share/perl5/vendor_perl/Globus/GRAM/JobManager/{module}.pm"
+        ));
+    }
     has("-rwxr-xr-x root root /usr/libexec/cloudburst/providers/local-container");
     // Nothing world-writable, nothing setuid.
     for l in list.lines() {

@@ -294,6 +294,7 @@ for path in sys.argv[1:]:
             "ALLOW_ADMINISTRATOR", "FILESYSTEM_DOMAIN", "JOB_TRANSFORM_NAMES", "JOB_TRANSFORM_CloudburstMark",
             "JOB_TRANSFORM_CloudburstRequire", "COLLECTOR_REQUIREMENTS", "COLLECTOR.ALLOW_ADVERTISE_STARTD",
             "COLLECTOR.ALLOW_ADVERTISE_MASTER", "JOB_ROUTER_ROUTE_NAMES", "JOB_ROUTER_ROUTE_Cloud",
+            "JOB_ROUTER_ROUTE_CloudOrLocal", "JOB_ROUTER_POST_ROUTE_TRANSFORM_NAMES", "JOB_ROUTER_TRANSFORM_CloudburstLocalOnly",
             "MAXJOBRETIREMENTTIME", "MachineMaxVacateTime", "CLOUDBURST_HARD_STOP"]
     # Some knobs come back typed (NUM_CPUS as int): compare as text.
     vals = {k: (None if p.get(k) is None else str(p.get(k))) for k in keys}
@@ -573,14 +574,29 @@ fn the_condor_config_files_read_as_intended_in_htcondor() {
     assert_eq!(pilot["START"], "False");
     assert_eq!(pilot["SEC_DEFAULT_AUTHENTICATION_METHODS"], "FS, IDTOKENS");
 
+    // The two cloud routes first, then the site's; every other routed
+    // job is kept off cloud nodes after its route.
+    let routes: Vec<&str> = ce["JOB_ROUTER_ROUTE_NAMES"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(routes, ["Cloud", "CloudOrLocal"]);
     assert_eq!(
-        ce["JOB_ROUTER_ROUTE_NAMES"]
+        ce["JOB_ROUTER_POST_ROUTE_TRANSFORM_NAMES"]
             .as_str()
-            .unwrap()
-            .split_whitespace()
-            .next(),
-        Some("Cloud")
+            .map(str::trim),
+        Some("CloudburstLocalOnly")
     );
+    let either = ce["JOB_ROUTER_ROUTE_CloudOrLocal"].as_str().unwrap();
+    assert!(
+        either.contains("SET CloudburstAnywhere true") && !either.contains("CloudNode"),
+        "{either}"
+    );
+    let local = ce["JOB_ROUTER_TRANSFORM_CloudburstLocalOnly"]
+        .as_str()
+        .unwrap();
+    assert!(local.contains("(TARGET.CloudNode =!= true)"), "{local}");
     let route = ce["JOB_ROUTER_ROUTE_Cloud"].as_str().unwrap();
     for line in [
         "UNIVERSE VANILLA",
@@ -596,89 +612,41 @@ fn the_condor_config_files_read_as_intended_in_htcondor() {
 }
 
 #[test]
-fn the_gram_module_compiles_and_writes_a_cloud_submit_description() {
-    if !support::have("perl") {
-        support::skip("perl");
-        return;
-    }
-    let root = support::repo();
-    let lib = tempfile::tempdir().unwrap();
-    let module_dir = lib.path().join("Globus/GRAM/JobManager");
-    std::fs::create_dir_all(&module_dir).unwrap();
-    std::fs::copy(
-        root.join("jobmanager/gram/cloud.pm"),
-        module_dir.join("cloud.pm"),
-    )
-    .unwrap();
-    let stubs = root.join("tests/gram");
-    let inc = |c: &mut Command| {
-        c.arg(format!("-I{}", stubs.display()))
-            .arg(format!("-I{}", lib.path().display()));
-    };
-    let mut c = Command::new("perl");
-    inc(&mut c);
-    let out = c
-        .arg("-c")
-        .arg(module_dir.join("cloud.pm"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "perl -c: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    // condor_submit stand-in: keeps the description, answers as the real
-    // one does ("N job(s) submitted to cluster C.").
+fn the_gram_modules_write_the_submit_description_of_their_queue() {
     let work = tempfile::tempdir().unwrap();
-    let fake = work.path().join("condor_submit");
-    std::fs::write(&fake, "#!/bin/sh\ncp \"$1\" \"$(dirname \"$1\")/seen.submit\"\necho 'Submitting job(s).'\necho '1 job(s) submitted to cluster 42.'\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let conf = work.path().join("globus-cloud.conf");
-    std::fs::write(&conf, format!("condor_submit=\"{}\"\n", fake.display())).unwrap();
-    let job = work.path().join("job");
-    std::fs::create_dir(&job).unwrap();
-    let mut c = Command::new("perl");
-    inc(&mut c);
-    let out = c
-        .env("GLOBUS_CLOUD_CONF", &conf)
-        .arg(stubs.join("submit_test.pl"))
-        .arg(&job)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        text.contains("JOB_ID=42.0") && text.contains("JOB_STATE=PENDING"),
-        "{text}"
-    );
-    assert!(text.contains("NO_EXECUTABLE=RSL_EXECUTABLE"), "{text}");
-
-    // The description, read by HTCondor's own submit parser.
+    let Some(written) = support::gram_submit_descriptions(work.path()) else {
+        return;
+    };
+    // Each description, read by HTCondor's own submit parser.
     let Some(_) = support::python() else { return };
-    let v = py(
-        r#"
+    for ((module, path), (_, want_cloud, anywhere, requirements)) in
+        written.iter().zip(support::GRAM_QUEUES)
+    {
+        let v = py(
+            r#"
 import json, sys, htcondor2
 s = htcondor2.Submit(open(sys.argv[1]).read())
 print(json.dumps({k: s.get(k) for k in ["universe", "executable", "arguments", "environment", "request_cpus",
-                                         "request_memory", "+WantCloud", "MY.WantCloud", "requirements", "periodic_remove"]}))
+                                         "request_memory", "+WantCloud", "MY.WantCloud", "+CloudburstAnywhere",
+                                         "MY.CloudburstAnywhere", "requirements", "periodic_remove", "MY.GlobusQueue"]}))
 "#,
-        &[&job.join("seen.submit")],
-    );
-    assert_eq!(v["universe"], "vanilla");
-    assert_eq!(v["executable"], "/bin/cmsRun");
-    assert_eq!(v["request_cpus"], "4");
-    assert_eq!(v["request_memory"], "8000");
-    let want_cloud = v["MY.WantCloud"].as_str().or(v["+WantCloud"].as_str());
-    assert_eq!(want_cloud, Some("True"), "{v}");
-    assert_eq!(v["requirements"], "(TARGET.CloudNode =?= True)");
-    assert_eq!(v["arguments"], "\"-j FrameworkJobReport.xml 'it''s here'\"");
-    assert!(v["periodic_remove"].as_str().unwrap().contains("7200"));
+            &[path],
+        );
+        assert_eq!(v["universe"], "vanilla", "{module}");
+        assert_eq!(v["executable"], "/bin/cmsRun");
+        assert_eq!(v["request_cpus"], "4");
+        assert_eq!(v["request_memory"], "8000");
+        let got = |k: &str| {
+            v[format!("MY.{k}")]
+                .as_str()
+                .or(v[format!("+{k}")].as_str())
+        };
+        assert_eq!(got("WantCloud"), want_cloud, "{module}: {v}");
+        assert_eq!(got("CloudburstAnywhere"), anywhere, "{module}: {v}");
+        assert_eq!(v["requirements"].as_str(), requirements, "{module}: {v}");
+        assert_eq!(v["arguments"], "\"-j FrameworkJobReport.xml 'it''s here'\"");
+        assert!(v["periodic_remove"].as_str().unwrap().contains("7200"));
+    }
 }
 
 #[test]

@@ -605,3 +605,157 @@ fn render(
     })
     .unwrap()
 }
+
+/// Matches each job ad against each slot ad as the negotiator does (both
+/// Requirements), with the official library: argv[1] and argv[2] are
+/// `condor_q -long` and `condor_status -long` output (`-json` writes
+/// expressions as strings the library's JSON reader keeps as strings).
+const SYMMETRIC_MATCH: &str = r#"
+import json, sys, classad2
+jobs = list(classad2.parseAds(sys.argv[1], classad2.ParserType.Old))
+slots = list(classad2.parseAds(sys.argv[2], classad2.ParserType.Old))
+print(json.dumps([[j.get("CloudburstCase"), s.get("Name"), bool(j.symmetricMatch(s))] for j in jobs for s in slots]))
+"#;
+
+/// The CE's three routes (`jobmanager/htcondor-ce/`), applied by a real
+/// schedd as the job router would, with the schedd snippet after them:
+/// each routed job's ad, matched by the official library against a real
+/// cloud pilot's slot and the site's own slot, runs exactly where its
+/// route says.
+#[test]
+fn the_ce_routes_send_each_job_to_exactly_the_slots_it_should() {
+    let Some(release) = release() else {
+        return;
+    };
+    let Some(python) = support::python() else {
+        support::skip("a Python with PyPI htcondor");
+        return;
+    };
+    let repo = support::repo();
+    let routes = {
+        let text =
+            std::fs::read_to_string(repo.join("jobmanager/htcondor-ce/50-cloudburst-route.conf"))
+                .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("60-cloudburst-ce-routes.conf");
+        std::fs::write(&path, support::ce_routes_as_schedd_transforms(&text)).unwrap();
+        (dir, path)
+    };
+    let pool = Pool::start(
+        &release,
+        "routes",
+        "TRUST_DOMAIN = cloudburst.test\n",
+        &[
+            repo.join("condor-config/50-cloudburst-central-manager.conf"),
+            repo.join("condor-config/50-cloudburst-schedd.conf"),
+            routes.1.clone(),
+        ],
+    );
+    let agent_cfg = pilot_agent_config(&pool, 2, 2048);
+    let node = "real-routes";
+    let identity = cloudburst::pilot::token_identity(&agent_cfg, node);
+    let token = Condor::new(&agent_cfg, &Live)
+        .token(&identity, 3600, None)
+        .expect("the agent mints a pilot token");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // A day to its hard stop: the GRAM jobs state two hours of wall time,
+    // which the pilot's START holds against the hard stop.
+    let _pilot = pool.start_pilot(
+        node,
+        &render(&agent_cfg, node, &token),
+        token.expose(),
+        now + 86_400,
+    );
+    pool.wait_for("the pilot's slot and the site's", LONG, |p| {
+        let names = jobs_like(p, "condor_status", &["-af", "Name"]);
+        names.len() >= 2
+    });
+    // (the job's queue, runs on the pilot, runs on the site's slot)
+    let table: [(&str, Option<&str>, bool, bool); 3] = [
+        ("cloud only", Some("cloud"), true, false),
+        ("transparent", Some("cloud_or_local"), true, true),
+        ("never on the cloud", None, false, true),
+    ];
+    let mut submit = String::from(
+        "executable = /bin/true\nhold = true\nrequest_cpus = 1\nrequest_memory = 64\n",
+    );
+    for (case, queue, _, _) in &table {
+        submit.push_str(&format!("+CloudburstCase = \"{case}\"\n"));
+        match queue {
+            Some(q) => submit.push_str(&format!("+queue = \"{q}\"\n")),
+            None => submit.push_str("+queue = undefined\n"),
+        }
+        submit.push_str("queue 1\n");
+    }
+    let file = pool.write("routes.sub", &submit);
+    let out = pool.run("condor_submit", &[file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    // The GRAM queues' modules: the description each writes, submitted
+    // as written (held, a real executable for condor_submit to find, and
+    // a request the test's slots hold).
+    let gram_work = tempfile::tempdir().unwrap();
+    let gram = support::gram_submit_descriptions(gram_work.path()).unwrap_or_default();
+    for (module, path) in &gram {
+        let written = std::fs::read_to_string(path).unwrap();
+        let held = written
+            .replace("executable = /bin/cmsRun", "executable = /bin/true")
+            .replace("request_cpus = 4", "request_cpus = 1")
+            .replace("request_memory = 8000", "request_memory = 64")
+            .replace(
+                "\nqueue 1\n",
+                &format!("\nhold = true\n+CloudburstCase = \"jobmanager-{module}\"\nqueue 1\n"),
+            );
+        let file = pool.write(&format!("gram-{module}.sub"), &held);
+        let out = pool.run("condor_submit", &[file.to_str().unwrap()]);
+        assert!(out.status.success(), "{module}: {}", text(&out));
+    }
+    let mut table = table.to_vec();
+    for (module, on_pilot, on_site) in [
+        ("jobmanager-cloud", true, false),
+        ("jobmanager-cloudorlocal", true, true),
+        ("jobmanager-localonly", false, true),
+    ] {
+        if gram.iter().any(|(m, _)| module.ends_with(m.as_str())) {
+            table.push((module, None, on_pilot, on_site));
+        }
+    }
+    let job_ads = pool.run("condor_q", &["-allusers", "-long"]);
+    let slot_ads = pool.run("condor_status", &["-long"]);
+    assert!(job_ads.status.success() && slot_ads.status.success());
+    let routed = jobs(&pool, &["CloudburstCase", "CloudburstRoute", "WantCloud"]);
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(SYMMETRIC_MATCH)
+        .arg(String::from_utf8_lossy(&job_ads.stdout).as_ref())
+        .arg(String::from_utf8_lossy(&slot_ads.stdout).as_ref())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: Vec<(String, String, bool)> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut wrong = Vec::new();
+    for (case, _, on_pilot, on_site) in &table {
+        for (c, slot, matched) in verdicts.iter().filter(|v| v.0 == *case) {
+            let pilot = slot.contains(node);
+            let expected = if pilot { *on_pilot } else { *on_site };
+            if *matched != expected {
+                wrong.push(format!(
+                    "{c} on {slot}: matched {matched}, expected {expected}"
+                ));
+            }
+        }
+        let slots = verdicts.iter().filter(|v| v.0 == *case).count();
+        assert!(slots >= 2, "{case}: {verdicts:?}");
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}\nroutes applied: {routed:?}");
+    eprintln!(
+        "real pool: CE routes: {} job x slot verdicts as the table says ({routed:?})",
+        verdicts.len()
+    );
+}

@@ -2,7 +2,9 @@
 #
 # Submits GRAM jobs to the site's HTCondor pool as the stock condor LRM
 # does, marked for cloudburst: +WantCloud = True and a requirement that
-# only cloud nodes (CloudNode = True) run them. Written for cloudburst
+# only cloud nodes (CloudNode = True) run them. Its subclasses cloudorlocal
+# (jobmanager-cloudorlocal: either) and localonly (jobmanager-localonly:
+# never on a cloud node) are the other two queues. Written for cloudburst
 # from the GRAM5 LRM interface (Globus::GRAM::JobManager: submit, poll,
 # cancel, the job description accessors, Globus::GRAM::Error and
 # Globus::GRAM::JobState).
@@ -45,6 +47,11 @@ sub read_config {
 }
 
 read_config();
+
+# Which of the three queues this module is: "cloud" here; the
+# cloudorlocal and localonly modules override it.
+sub mode { return 'cloud'; }
+sub default_queue { return 'cloud'; }
 
 sub new {
     my $proto = shift;
@@ -109,10 +116,22 @@ sub submit_description {
     my $project = $desc->project();
     push @lines, "+ProjectName = \"$project\"" if $project && $project =~ /^[\w.\-]+$/;
 
-    # What makes it a cloud job.
-    push @lines, '+WantCloud = True';
-    push @lines, '+GlobusQueue = "' . ($desc->queue() || 'cloud') . '"' if ($desc->queue() || 'cloud') =~ /^[\w.\-]+$/;
-    push @lines, "requirements = $config{requirements}";
+    # Where it may run (the three queues, as the HTCondor-CE routes):
+    # cloud only (marked for cloudburst, on cloud nodes), cloud or local
+    # (marked, Requirements open to both: the schedd side adds no CloudNode
+    # clause to a CloudburstAnywhere job), or never on the cloud.
+    my $mode = $self->mode();
+    if ($mode eq 'cloud') {
+        push @lines, '+WantCloud = True';
+        push @lines, "requirements = $config{requirements}";
+    } elsif ($mode eq 'cloud_or_local') {
+        push @lines, '+WantCloud = True';
+        push @lines, '+CloudburstAnywhere = True';
+    } else {
+        push @lines, 'requirements = (TARGET.CloudNode =!= true)';
+    }
+    my $queue = $desc->queue() || $self->default_queue();
+    push @lines, "+GlobusQueue = \"$queue\"" if $queue =~ /^[\w.\-]+$/;
     push @lines, 'log = ' . $self->job_dir() . '/condor.log';
     my $count = ($jobtype eq 'multiple') ? $cpus : 1;
     push @lines, "queue $count";

@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # Feeds jobmanager/gram/cloud.pm a job description and prints the condor
 # submit description it writes and what submit returned, as JSON-ish
-# lines for tests/pilot.rs. Usage: submit_test.pl JOBDIR
+# lines for tests/pilot.rs. Usage: submit_test.pl JOBDIR [MODULE]
+# (MODULE: cloud, the default, cloudorlocal or localonly).
 use strict;
 use warnings;
 
@@ -18,9 +19,12 @@ sub AUTOLOAD {
 }
 
 package main;
-require Globus::GRAM::JobManager::cloud;
 
 my $dir = shift @ARGV;
+my $module = shift @ARGV || 'cloud';
+die "no such module: $module\n" unless $module =~ /^(cloud|cloudorlocal|localonly)$/;
+my $class = "Globus::GRAM::JobManager::$module";
+eval "require $class" or die $@;
 my $desc = FakeDescription->new(
     executable  => '/bin/cmsRun',
     arguments   => ['-j', 'FrameworkJobReport.xml', "it's here"],
@@ -32,16 +36,15 @@ my $desc = FakeDescription->new(
     max_memory  => 8000,
     max_wall_time => 120,
     jobtype     => 'single',
-    queue       => 'cloud',
     project     => 'cms',
 );
-my $jm = Globus::GRAM::JobManager::cloud->new($desc);
+my $jm = $class->new($desc);
 my $r = $jm->submit();
 if (ref($r) eq 'HASH') {
     print "JOB_ID=$r->{JOB_ID}\nJOB_STATE=$r->{JOB_STATE}\n";
 } else {
     print "ERROR=" . $r->name() . "\n";
 }
-my $bad = Globus::GRAM::JobManager::cloud->new(FakeDescription->new(directory => $dir, jobtype => 'single'));
+my $bad = $class->new(FakeDescription->new(directory => $dir, jobtype => 'single'));
 my $e = $bad->submit();
 print "NO_EXECUTABLE=" . (ref($e) eq 'Globus::GRAM::Error' ? $e->name() : 'accepted') . "\n";

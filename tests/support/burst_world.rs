@@ -315,32 +315,21 @@ impl Drop for BurstWorld {
     }
 }
 
-/// The CE route's body (`JOB_ROUTER_ROUTE_Cloud @=jrt ... @jrt`, read
-/// from the shipped file) as a schedd transform that runs before the
-/// schedd snippet's own.
+/// The shipped CE routes as schedd transforms that run before the schedd
+/// snippet's own (`support::ce_routes_as_schedd_transforms`).
 fn route_as_transform(name: &str) -> tempfile::NamedTempFile {
     let text = std::fs::read_to_string(
         super::repo().join("jobmanager/htcondor-ce/50-cloudburst-route.conf"),
     )
     .unwrap();
-    let body = text
-        .split_once("JOB_ROUTER_ROUTE_Cloud @=jrt\n")
-        .and_then(|(_, rest)| rest.split_once("@jrt"))
-        .map(|(body, _)| body)
-        .expect("the route file holds JOB_ROUTER_ROUTE_Cloud @=jrt ... @jrt");
     let mut f = tempfile::Builder::new()
         .prefix(&format!("60-cloudburst-route-{name}-"))
         .suffix(".conf")
         .tempfile()
         .unwrap();
     use std::io::Write;
-    write!(
-        f,
-        "# The CE route of jobmanager/htcondor-ce/50-cloudburst-route.conf, as a schedd transform.\n\
-         JOB_TRANSFORM_NAMES = CloudburstRoute $(JOB_TRANSFORM_NAMES)\n\
-         JOB_TRANSFORM_CloudburstRoute @=jrt\n{body}@jrt\n"
-    )
-    .unwrap();
+    f.write_all(super::ce_routes_as_schedd_transforms(&text).as_bytes())
+        .unwrap();
     f
 }
 

@@ -88,3 +88,133 @@ pub fn have(tool: &str) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// The HTCondor-CE routes of `jobmanager/htcondor-ce/` as schedd job
+/// transforms, so that a personal pool's real schedd applies them to a
+/// submitted job as the CE's job router would to a routed one: each route
+/// (`JOB_ROUTER_ROUTE_<n>`), then each post-route transform
+/// (`JOB_ROUTER_TRANSFORM_<n>`), in the file's order, as
+/// `JOB_TRANSFORM_CE_<n>` before the schedd's own transforms. The router
+/// applies only the first route a job meets; the shipped routes'
+/// REQUIREMENTS exclude one another, so applying all is the same.
+pub fn ce_routes_as_schedd_transforms(text: &str) -> String {
+    let mut names = Vec::new();
+    let mut bodies = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(" @=jrt\n") {
+        let head = &rest[..at];
+        let name = head.rsplit('\n').next().unwrap_or(head).trim();
+        let tail = &rest[at + " @=jrt\n".len()..];
+        let (body, after) = tail.split_once("@jrt").expect("every @=jrt is closed");
+        let short = name
+            .strip_prefix("JOB_ROUTER_ROUTE_")
+            .or_else(|| name.strip_prefix("JOB_ROUTER_TRANSFORM_"))
+            .unwrap_or_else(|| panic!("{name}: not a route or a router transform"));
+        names.push(format!("CE_{short}"));
+        bodies.push_str(&format!("JOB_TRANSFORM_CE_{short} @=jrt\n{body}@jrt\n"));
+        rest = after;
+    }
+    assert!(!names.is_empty(), "no route in the CE file");
+    format!(
+        "# The CE routes of jobmanager/htcondor-ce/, as schedd transforms.\n\
+         JOB_TRANSFORM_NAMES = {} $(JOB_TRANSFORM_NAMES)\n{bodies}",
+        names.join(" ")
+    )
+}
+
+/// What each GRAM queue's module writes: (module, `+WantCloud`,
+/// `+CloudburstAnywhere`, `requirements`).
+pub type GramQueue = (
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+pub const GRAM_QUEUES: [GramQueue; 3] = [
+    (
+        "cloud",
+        Some("True"),
+        None,
+        Some("(TARGET.CloudNode =?= True)"),
+    ),
+    ("cloudorlocal", Some("True"), Some("True"), None),
+    ("localonly", None, None, Some("(TARGET.CloudNode =!= true)")),
+];
+
+/// The GRAM modules of `jobmanager/gram/` (cloud, cloudorlocal,
+/// localonly) fed a job description: the submit description each writes,
+/// as `(module, path)`, after checking it compiles and answers as GRAM
+/// expects. `None` without perl.
+pub fn gram_submit_descriptions(work: &std::path::Path) -> Option<Vec<(String, PathBuf)>> {
+    if !have("perl") {
+        skip("perl");
+        return None;
+    }
+    let root = repo();
+    let lib = work.join("lib");
+    let module_dir = lib.join("Globus/GRAM/JobManager");
+    std::fs::create_dir_all(&module_dir).unwrap();
+    let stubs = root.join("tests/gram");
+    // condor_submit stand-in: keeps the description, answers as the real
+    // one does ("N job(s) submitted to cluster C.").
+    let fake = work.join("condor_submit");
+    std::fs::write(&fake, "#!/bin/sh\ncp \"$1\" \"$(dirname \"$1\")/seen.submit\"\necho 'Submitting job(s).'\necho '1 job(s) submitted to cluster 42.'\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = work.join("globus-cloud.conf");
+    std::fs::write(&conf, format!("condor_submit=\"{}\"\n", fake.display())).unwrap();
+    let mut out = Vec::new();
+    for (module, ..) in GRAM_QUEUES {
+        let file = format!("{module}.pm");
+        std::fs::copy(
+            root.join("jobmanager/gram").join(&file),
+            module_dir.join(&file),
+        )
+        .unwrap();
+    }
+    for (module, ..) in GRAM_QUEUES {
+        let perl = |c: &mut std::process::Command| {
+            c.arg(format!("-I{}", stubs.display()))
+                .arg(format!("-I{}", lib.display()));
+        };
+        let mut c = std::process::Command::new("perl");
+        perl(&mut c);
+        let compiled = c
+            .arg("-c")
+            .arg(module_dir.join(format!("{module}.pm")))
+            .output()
+            .unwrap();
+        assert!(
+            compiled.status.success(),
+            "perl -c {module}.pm: {}",
+            String::from_utf8_lossy(&compiled.stderr)
+        );
+        let job = work.join(format!("job-{module}"));
+        std::fs::create_dir(&job).unwrap();
+        let mut c = std::process::Command::new("perl");
+        perl(&mut c);
+        let ran = c
+            .env("GLOBUS_CLOUD_CONF", &conf)
+            .arg(stubs.join("submit_test.pl"))
+            .arg(&job)
+            .arg(module)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&ran.stdout);
+        assert!(
+            ran.status.success(),
+            "{module}: {text}{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        assert!(
+            text.contains("JOB_ID=42.0") && text.contains("JOB_STATE=PENDING"),
+            "{module}: {text}"
+        );
+        assert!(
+            text.contains("NO_EXECUTABLE=RSL_EXECUTABLE"),
+            "{module}: {text}"
+        );
+        out.push((module.to_string(), job.join("seen.submit")));
+    }
+    Some(out)
+}
