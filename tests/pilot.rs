@@ -981,3 +981,140 @@ fn an_empty_pilot_starts_only_the_jobs_the_planner_expects() {
     assert!(escapes, "no flavour has a smaller one at another site");
     eprintln!("pilot: {} sized-start cases agree", got.len());
 }
+
+/// The CVMFS boot probe, taken from the rendered user-data (read by a
+/// YAML parser) and run with stand-ins for `cvmfs_config` (cms.cern.ch
+/// mounts at revision 4242, oasis does not), `attr`, `logger` and
+/// `systemctl`; what it writes, read with the rendered condor config by
+/// HTCondor's own reader: the pilot advertises `HAS_CVMFS_*` and the
+/// revision, and a required repository that does not mount keeps condor
+/// from starting and powers the node off.
+#[test]
+fn the_cvmfs_probe_advertises_each_repository_and_fails_the_boot_without_a_required_one() {
+    let Some(_) = support::python() else {
+        support::skip("a Python with PyPI htcondor");
+        return;
+    };
+    let token = Secret::new(TOKEN.into());
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = work.path().join("calls");
+    let stub = |name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let p = bin.join(name);
+        std::fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\necho \"{name} $*\" >> {}\n{body}\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    stub("cvmfs_config", "[ \"$2\" = cms.cern.ch ]");
+    stub("attr", "echo 4242");
+    stub("logger", "true");
+    stub("systemctl", "true");
+    for (required, joins) in [("required = [\"cms.cern.ch\"]\n", true), ("", false)] {
+        let cfg = cloudburst::config::parse(
+            "pilot.toml",
+            &BASE.replace(
+                "[pilot]\ntrust_domain = \"example.edu\"\n",
+                &format!("[pilot]\ntrust_domain = \"example.edu\"\n{CVMFS}{required}"),
+            ),
+        )
+        .unwrap();
+        let s = spec(&cfg, "aws", "c7i.2xlarge", None, &token);
+        let ud = work.path().join("user-data.yaml");
+        std::fs::write(&ud, render(&s).unwrap().expose()).unwrap();
+        let probe = py(
+            r#"
+import json, sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+files = {f["path"]: f["content"] for f in doc["write_files"]}
+print(json.dumps({"probe": files["/usr/libexec/cloudburst/cvmfs-probe"],
+                  "runcmd": doc["runcmd"]}))
+"#,
+            &[&ud],
+        );
+        let runcmd = probe["runcmd"].to_string();
+        assert!(
+            runcmd.find("cvmfs-probe").unwrap() < runcmd.find("condor.service").unwrap(),
+            "the probe runs before condor starts: {runcmd}"
+        );
+        let script = work.path().join("cvmfs-probe");
+        std::fs::write(&script, probe["probe"].as_str().unwrap()).unwrap();
+        if support::have("shellcheck") {
+            let sc = Command::new("shellcheck").arg(&script).output().unwrap();
+            assert!(
+                sc.status.success(),
+                "{}",
+                String::from_utf8_lossy(&sc.stdout)
+            );
+        }
+        let _ = std::fs::remove_file(&log);
+        let out_conf = work.path().join("52-cloudburst-cvmfs.conf");
+        let failed = work.path().join("run/boot-failed");
+        let _ = std::fs::remove_file(&failed);
+        let ran = Command::new("sh")
+            .arg(&script)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("CLOUDBURST_CVMFS_CONFIG", &out_conf)
+            .env("CLOUDBURST_BOOT_FAILED", &failed)
+            .output()
+            .unwrap();
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        assert_eq!(ran.status.success(), joins, "{calls}");
+        assert_eq!(failed.exists(), !joins, "{calls}");
+        assert_eq!(
+            calls.contains("systemctl --no-block poweroff"),
+            !joins,
+            "{calls}"
+        );
+        if !joins {
+            let why = std::fs::read_to_string(&failed).unwrap();
+            assert!(why.contains("oasis.opensciencegrid.org"), "{why}");
+        }
+        // The rendered condor config and the probe's file, as condor reads
+        // them in config.d order.
+        let both = work.path().join("both.conf");
+        std::fs::write(
+            &both,
+            condor_config(&s).unwrap() + &std::fs::read_to_string(&out_conf).unwrap(),
+        )
+        .unwrap();
+        let v = py(
+            r#"
+import json, os, sys, htcondor2
+os.environ["CONDOR_CONFIG"] = sys.argv[1]
+htcondor2.reload_config()
+p = htcondor2.param
+print(json.dumps({k: p.get(k) for k in ["STARTD_ATTRS", "HAS_CVMFS_cms_cern_ch", "CVMFS_cms_cern_ch_REVISION",
+                                         "HAS_CVMFS_oasis_opensciencegrid_org"]}))
+"#,
+            &[&both],
+        );
+        assert_eq!(v["HAS_CVMFS_cms_cern_ch"], "True", "{v}");
+        assert_eq!(v["CVMFS_cms_cern_ch_REVISION"], "4242", "{v}");
+        assert_eq!(v["HAS_CVMFS_oasis_opensciencegrid_org"], "False", "{v}");
+        let advertised = v["STARTD_ATTRS"].as_str().unwrap();
+        for a in [
+            "HAS_CVMFS_cms_cern_ch",
+            "CVMFS_cms_cern_ch_REVISION",
+            "HAS_CVMFS_oasis_opensciencegrid_org",
+        ] {
+            assert!(
+                advertised.split_whitespace().any(|x| x == a),
+                "{a}: {advertised}"
+            );
+        }
+    }
+    // Condor's unit does not start on a node boot found unfit.
+    let cfg = config(false, false, &[CVMFS]);
+    let ud = render(&spec(&cfg, "aws", "c7i.2xlarge", None, &token)).unwrap();
+    assert!(ud
+        .expose()
+        .contains("ConditionPathExists=!/run/cloudburst/boot-failed"));
+}

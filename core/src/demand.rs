@@ -75,6 +75,7 @@ pub fn template_ad(
     flavor: &Flavor,
     group: Option<&Group>,
     mesos: Option<&MesosConfig>,
+    cvmfs: Option<&crate::config::CvmfsConfig>,
 ) -> ClassAd {
     let mut ad = ClassAd::new();
     let cap = capacity(flavor, mesos);
@@ -122,6 +123,11 @@ pub fn template_ad(
     }
     for (name, value) in &flavor.attributes {
         ad.insert_str(name, expr(value.get_ref()));
+    }
+    // A node joins only with its required repositories mounted; an
+    // optional one is planned for as mounted too.
+    for repo in cvmfs.iter().flat_map(|c| &c.repositories) {
+        ad.insert_str(&crate::config::has_cvmfs_attr(repo), Expr::Bool(true));
     }
     let start = flavor
         .start
@@ -181,7 +187,13 @@ pub fn flavor_options(config: &Config) -> Vec<FlavorOption> {
                     price_per_hour: f.price_per_hour,
                     priority: site.priority,
                     spot: f.spot,
-                    ad: template_ad(site, f, g, config.pilot.mesos.as_ref()),
+                    ad: template_ad(
+                        site,
+                        f,
+                        g,
+                        config.pilot.mesos.as_ref(),
+                        config.pilot.cvmfs.as_ref(),
+                    ),
                 });
             }
         }
@@ -334,10 +346,14 @@ pub fn explain(
     if let Some(req) = job.get(b"Requirements") {
         for c in clauses(req) {
             if options.iter().all(|o| !is_true(m, c, job, &o.ad)) {
-                return format!(
-                    "no flavour satisfies its Requirements clause {}",
-                    to_text(c)
-                );
+                let text = to_text(c);
+                // A CVMFS repository no pilot mounts says which setting.
+                let hint = if text.contains("HAS_CVMFS_") {
+                    " (a pilot advertises HAS_CVMFS_<repo> for each of pilot.cvmfs.repositories; this one is not among them)"
+                } else {
+                    ""
+                };
+                return format!("no flavour satisfies its Requirements clause {text}{hint}");
             }
         }
     }
@@ -539,6 +555,39 @@ accounting_group = "group_cms"
         let d = compute(&jobs, &options, &c.groups, 0);
         let why = d.shapes[0].unmatched.clone().unwrap();
         assert_eq!(why, "its requests exceed every flavour it could use (largest: aws/gpu, 8 cpu, 131072 MB, 1 gpu)");
+    }
+
+    #[test]
+    fn a_job_can_require_a_configured_cvmfs_repository_and_is_told_of_another() {
+        let text = format!(
+            "{CONFIG}\n[pilot.cvmfs]\nrepositories = [\"cms.cern.ch\", \"oasis.opensciencegrid.org\"]\nhttp_proxy = \"DIRECT\"\n"
+        );
+        let c = crate::config::parse("c.toml", &text).unwrap();
+        let options = flavor_options(&c);
+        let mut r = JobReader::new();
+        let jobs = vec![
+            job(&mut r, 1, "Requirements = TARGET.HAS_CVMFS_cms_cern_ch =?= true"),
+            job(
+                &mut r,
+                2,
+                "Requirements = (TARGET.HAS_CVMFS_atlas_cern_ch =?= true) && (TARGET.Memory >= RequestMemory)",
+            ),
+        ];
+        let d = compute(&jobs, &options, &c.groups, 0);
+        assert!(
+            d.shapes[0].unmatched.is_none(),
+            "{:?}",
+            d.shapes[0].unmatched
+        );
+        assert!(!d.shapes[0].options.is_empty());
+        assert_eq!(
+            d.shapes[1].unmatched.as_deref(),
+            Some("no flavour satisfies its Requirements clause (TARGET.HAS_CVMFS_atlas_cern_ch is true) (a pilot advertises HAS_CVMFS_<repo> for each of pilot.cvmfs.repositories; this one is not among them)")
+        );
+        // Without [pilot.cvmfs] nothing advertises a repository.
+        let (c, options) = setup();
+        let d = compute(&jobs[..1], &options, &c.groups, 0);
+        assert!(d.shapes[0].unmatched.is_some());
     }
 
     #[test]

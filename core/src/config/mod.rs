@@ -18,7 +18,9 @@ use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 use toml::Spanned;
 
-pub use pilot::{CvmfsConfig, MesosConfig, PilotConfig, StageoutConfig};
+pub use pilot::{
+    cvmfs_revision_attr, has_cvmfs_attr, CvmfsConfig, MesosConfig, PilotConfig, StageoutConfig,
+};
 pub use providers::{Ec2Config, OpenstackConfig, ScriptConfig};
 pub use validate::validate;
 

@@ -93,6 +93,36 @@ pub struct CvmfsConfig {
     /// Cache size in MB (`CVMFS_QUOTA_LIMIT`).
     #[serde(default = "cvmfs_quota")]
     pub quota_mb: u64,
+    /// The repositories a node must mount to join (a node missing one
+    /// powers off at boot: a boot failure). Default: all of them.
+    #[serde(default)]
+    pub required: Option<Vec<String>>,
+}
+
+impl CvmfsConfig {
+    pub fn is_required(&self, repo: &str) -> bool {
+        self.required
+            .as_ref()
+            .is_none_or(|r| r.iter().any(|x| x == repo))
+    }
+}
+
+/// `HAS_CVMFS_<repo>`, the attribute a pilot advertises when `repo`
+/// mounted (OSG's pilots' name: dots, and anything else an attribute
+/// name cannot hold, as underscores).
+pub fn has_cvmfs_attr(repo: &str) -> String {
+    format!("HAS_CVMFS_{}", attr_part(repo))
+}
+
+/// `CVMFS_<repo>_REVISION`: the revision it mounted.
+pub fn cvmfs_revision_attr(repo: &str) -> String {
+    format!("CVMFS_{}_REVISION", attr_part(repo))
+}
+
+fn attr_part(repo: &str) -> String {
+    repo.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 fn cvmfs_quota() -> u64 {
@@ -137,4 +167,19 @@ pub struct MesosConfig {
 
 fn mesos_work_dir() -> PathBuf {
     PathBuf::from("/var/lib/mesos")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_attributes_are_named_as_osg_pilots_name_them() {
+        assert_eq!(has_cvmfs_attr("cms.cern.ch"), "HAS_CVMFS_cms_cern_ch");
+        assert_eq!(
+            cvmfs_revision_attr("oasis.opensciencegrid.org"),
+            "CVMFS_oasis_opensciencegrid_org_REVISION"
+        );
+        assert_eq!(has_cvmfs_attr("cms-ib.cern.ch"), "HAS_CVMFS_cms_ib_cern_ch");
+    }
 }

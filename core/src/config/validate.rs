@@ -131,6 +131,38 @@ pub fn validate(c: &Config) -> Check {
         }
     }
 
+    if let Some(cv) = &c.pilot.cvmfs {
+        let repo_name = |r: &String| {
+            !r.is_empty()
+                && r.contains('.')
+                && r.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '.' | '-' | '_'))
+        };
+        if let Some(bad) = cv.repositories.iter().find(|r| !repo_name(r)) {
+            return Err((
+                0,
+                format!("pilot.cvmfs.repositories: {bad:?} is not a repository name (like \"cms.cern.ch\")"),
+            ));
+        }
+        let mut attrs = HashSet::new();
+        for r in &cv.repositories {
+            if !attrs.insert(super::pilot::has_cvmfs_attr(r)) {
+                return Err((
+                    0,
+                    format!("pilot.cvmfs.repositories: {r:?} is listed twice, or advertises the same attribute as another"),
+                ));
+            }
+        }
+        for r in cv.required.iter().flatten() {
+            if !cv.repositories.contains(r) {
+                return Err((
+                    0,
+                    format!("pilot.cvmfs.required: {r:?} is not in pilot.cvmfs.repositories"),
+                ));
+            }
+        }
+    }
+
     if let Some(m) = &c.mesos {
         if c.pilot.mesos.is_none() {
             return Err((
@@ -333,6 +365,34 @@ name = "cms"
 accounting_group = "group_cms"
 sites = ["jetstream"]
 "#;
+
+    #[test]
+    fn cvmfs_repositories_must_be_names_and_required_ones_configured() {
+        let with = |block: &str| format!("{GOOD}\n[pilot.cvmfs]\nhttp_proxy = \"DIRECT\"\n{block}");
+        assert!(parse(
+            "c.toml",
+            &with("repositories = [\"cms.cern.ch\"]\nrequired = [\"cms.cern.ch\"]\n")
+        )
+        .is_ok());
+        let e = error(&with("repositories = [\"cms.cern.ch; reboot\"]\n"));
+        assert!(
+            e.contains(
+                "pilot.cvmfs.repositories: \"cms.cern.ch; reboot\" is not a repository name"
+            ),
+            "{e}"
+        );
+        let e = error(&with(
+            "repositories = [\"cms.cern.ch\"]\nrequired = [\"atlas.cern.ch\"]\n",
+        ));
+        assert!(
+            e.contains(
+                "pilot.cvmfs.required: \"atlas.cern.ch\" is not in pilot.cvmfs.repositories"
+            ),
+            "{e}"
+        );
+        let e = error(&with("repositories = [\"cms.cern.ch\", \"cms-cern.ch\"]\n"));
+        assert!(e.contains("advertises the same attribute"), "{e}");
+    }
 
     #[test]
     fn a_full_config_parses() {

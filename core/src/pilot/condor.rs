@@ -109,6 +109,26 @@ pub fn condor_config(spec: &PilotSpec) -> Result<String, PilotError> {
         line(&format!("{name} = {}", value.get_ref().replace('\n', " ")));
         listed.push(name);
     }
+    // CVMFS: False until the boot probe (`super::CVMFS_PROBE`) has
+    // mounted the repository; its file, read after this one, says True
+    // and the revision.
+    let cvmfs_attrs: Vec<(String, String)> = p
+        .cvmfs
+        .iter()
+        .flat_map(|c| &c.repositories)
+        .map(|r| {
+            (
+                crate::config::has_cvmfs_attr(r),
+                crate::config::cvmfs_revision_attr(r),
+            )
+        })
+        .collect();
+    for (has, revision) in &cvmfs_attrs {
+        line(&format!("{has} = False"));
+        line(&format!("{revision} = -1"));
+        listed.push(has);
+        listed.push(revision);
+    }
     line(&format!(
         "STARTD_ATTRS = $(STARTD_ATTRS) {}",
         listed.join(" ")

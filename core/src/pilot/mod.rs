@@ -32,6 +32,12 @@ pub const CA_FILE: &str = "/etc/condor/cloudburst-ca.pem";
 pub const CVMFS_FILE: &str = "/etc/cvmfs/default.local";
 pub const EXIT_HOOK: &str = "/usr/libexec/cloudburst/pilot-exit";
 pub const CONDOR_DROPIN: &str = "/etc/systemd/system/condor.service.d/50-cloudburst.conf";
+pub const CVMFS_PROBE: &str = "/usr/libexec/cloudburst/cvmfs-probe";
+/// What the probe writes: read by condor after `CONDOR_CONFIG`.
+pub const CVMFS_CONFIG: &str = "/etc/condor/config.d/52-cloudburst-cvmfs.conf";
+/// Present when boot found the node unfit to join: condor.service does
+/// not start (its drop-in's condition) and the VM powers off.
+pub const BOOT_FAILED: &str = "/run/cloudburst/boot-failed";
 pub const MESOS_UNIT: &str = "/etc/systemd/system/cloudburst-mesos-agent.service";
 
 /// The top-level cloud-init keys we use (the schema accepts any other
@@ -178,7 +184,7 @@ pub fn render(spec: &PilotSpec) -> Result<Secret, PilotError> {
             path: CONDOR_DROPIN,
             mode: "0644",
             content: format!(
-                "# cloudburst: when condor exits for good, the VM powers off.\n[Service]\nRestart=no\nExecStopPost={EXIT_HOOK}\n"
+                "# cloudburst: when condor exits for good, the VM powers off; it does\n# not start on a node that boot found unfit to join.\n[Unit]\nConditionPathExists=!{BOOT_FAILED}\n[Service]\nRestart=no\nExecStopPost={EXIT_HOOK}\n"
             ),
         },
     ];
@@ -204,6 +210,11 @@ pub fn render(spec: &PilotSpec) -> Result<Secret, PilotError> {
                 plain("pilot.cvmfs.http_proxy", &c.http_proxy)?,
                 c.quota_mb
             ),
+        });
+        files.push(File {
+            path: CVMFS_PROBE,
+            mode: "0755",
+            content: cvmfs_probe_script(c),
         });
     }
     let stageout_path;
@@ -252,6 +263,64 @@ pub fn render(spec: &PilotSpec) -> Result<Secret, PilotError> {
         let _ = writeln!(out, "  - [{}]", items.join(", "));
     }
     Ok(Secret::new(out))
+}
+
+/// The boot probe of the configured CVMFS repositories: mounts each
+/// (`cvmfs_config probe`, through autofs), reads its revision (the
+/// `user.revision` attribute CVMFS gives its mount point) and writes
+/// `HAS_CVMFS_<repo>` and `CVMFS_<repo>_REVISION` for condor to
+/// advertise. A required repository that does not mount makes the node
+/// unfit: condor never starts, the console and the journal say which
+/// repository, and the VM powers off, so the agent counts a boot failure
+/// (`timers.boot_timeout`) and never hands a job a node without its
+/// software. `CLOUDBURST_CVMFS_CONFIG` and `CLOUDBURST_BOOT_FAILED`
+/// move its outputs (the tests run it in a temporary directory).
+fn cvmfs_probe_script(c: &crate::config::CvmfsConfig) -> String {
+    let mut out = String::from(
+        "#!/bin/sh\n\
+         # cloudburst: which CVMFS repositories this pilot mounted, for condor.\n\
+         out=${CLOUDBURST_CVMFS_CONFIG:-/etc/condor/config.d/52-cloudburst-cvmfs.conf}\n\
+         failed=${CLOUDBURST_BOOT_FAILED:-/run/cloudburst/boot-failed}\n\
+         tmp=\"$out.tmp\"\n\
+         : > \"$tmp\"\n\
+         missing=\"\"\n\
+         probe() {\n\
+         \x20   if cvmfs_config probe \"$1\" >/dev/null 2>&1; then\n\
+         \x20       rev=$(attr -qg revision \"/cvmfs/$1\" 2>/dev/null)\n\
+         \x20       case $rev in ''|*[!0-9]*) rev=-1 ;; esac\n\
+         \x20       printf '%s = True\\n%s = %s\\n' \"$2\" \"$3\" \"$rev\" >> \"$tmp\"\n\
+         \x20   else\n\
+         \x20       printf '%s = False\\n' \"$2\" >> \"$tmp\"\n\
+         \x20       logger -t cloudburst-pilot \"CVMFS repository $1 did not mount\"\n\
+         \x20       if [ \"$4\" = required ]; then missing=\"$missing $1\"; fi\n\
+         \x20   fi\n\
+         }\n",
+    );
+    for r in &c.repositories {
+        let _ = writeln!(
+            out,
+            "probe {r} {} {} {}",
+            crate::config::has_cvmfs_attr(r),
+            crate::config::cvmfs_revision_attr(r),
+            if c.is_required(r) {
+                "required"
+            } else {
+                "optional"
+            }
+        );
+    }
+    out.push_str(
+        "mv \"$tmp\" \"$out\"\n\
+         if [ -n \"$missing\" ]; then\n\
+         \x20   mkdir -p \"$(dirname \"$failed\")\"\n\
+         \x20   echo \"required CVMFS repositories missing:$missing\" > \"$failed\"\n\
+         \x20   logger -t cloudburst-pilot \"required CVMFS repositories missing:$missing; not joining, powering off\"\n\
+         \x20   echo \"cloudburst: required CVMFS repositories missing:$missing\" > /dev/console 2>/dev/null\n\
+         \x20   systemctl --no-block poweroff\n\
+         \x20   exit 1\n\
+         fi\n",
+    );
+    out
 }
 
 /// Runs when condor.service stops: powers the VM off unless an admin
@@ -313,6 +382,7 @@ fn runcmd(spec: &PilotSpec) -> Result<Vec<Vec<String>>, PilotError> {
     }
     if cfg.pilot.cvmfs.is_some() {
         cmds.push(s(&["cvmfs_config", "setup"]));
+        cmds.push(s(&[CVMFS_PROBE]));
     }
     // The hard stop: past its maximum lifetime and drain grace the node
     // powers off even if nothing else works.
