@@ -122,12 +122,30 @@ impl StandIn {
         })
     }
 
+    /// The state, read under the lock the stand-in takes to rewrite it (a
+    /// read without it can see the file truncated mid-rewrite).
     pub fn read(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(&self.state).unwrap()).unwrap()
+        use std::io::Read;
+        let mut f = std::fs::File::open(&self.state).unwrap();
+        f.lock_shared().unwrap();
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).unwrap();
+        serde_json::from_slice(&bytes).unwrap()
     }
 
     pub fn write(&self, v: &Value) {
-        std::fs::write(&self.state, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+        use std::io::{Seek, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.state)
+            .unwrap();
+        f.lock().unwrap();
+        f.set_len(0).unwrap();
+        f.rewind().unwrap();
+        f.write_all(&serde_json::to_vec_pretty(v).unwrap()).unwrap();
     }
 
     pub fn edit(&self, f: impl FnOnce(&mut Value)) {
