@@ -126,8 +126,11 @@ impl StandIn {
     /// read without it can see the file truncated mid-rewrite).
     pub fn read(&self) -> Value {
         use std::io::Read;
+        use std::os::fd::AsRawFd;
         let mut f = std::fs::File::open(&self.state).unwrap();
-        f.lock_shared().unwrap();
+        // SAFETY: flock on a descriptor this function owns; released when
+        // `f` is closed.
+        assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH) }, 0);
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes).unwrap();
         serde_json::from_slice(&bytes).unwrap()
@@ -135,6 +138,7 @@ impl StandIn {
 
     pub fn write(&self, v: &Value) {
         use std::io::{Seek, Write};
+        use std::os::fd::AsRawFd;
         let mut f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -142,7 +146,8 @@ impl StandIn {
             .truncate(false)
             .open(&self.state)
             .unwrap();
-        f.lock().unwrap();
+        // SAFETY: as in `read`.
+        assert_eq!(unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) }, 0);
         f.set_len(0).unwrap();
         f.rewind().unwrap();
         f.write_all(&serde_json::to_vec_pretty(v).unwrap()).unwrap();
