@@ -241,7 +241,10 @@ def main():
                           "--bootstrap-region-id", "RegionOne",
                           "--bootstrap-public-url", ks + "/v3",
                           "--bootstrap-internal-url", ks + "/v3"], kenv)
-    start("keystone", [bin_("gunicorn"), "--chdir", ksdir, "-w", "2", "-b",
+    # One worker: Keystone's database is sqlite, and two processes writing
+    # it can lock each other out (a 500 to a Nova service at start-up was
+    # seen once with two).
+    start("keystone", [bin_("gunicorn"), "--chdir", ksdir, "-w", "1", "-b",
                        "127.0.0.1:%d" % ports["keystone"], "ks_wsgi:application"], kenv)
 
     # --- The Glance/Neutron stand-in (image record, port list).
