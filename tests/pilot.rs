@@ -13,6 +13,7 @@ use cloudburst::config::Config;
 use cloudburst::pilot::{condor_config, render, PilotSpec, CLOUD_CONFIG_KEYS};
 use cloudburst::secret::Secret;
 use serde_json::Value;
+use support::py;
 
 const TOKEN: &str =
     "eyJhbGciOiJIUzI1NiIsImtpZCI6IlBPT0wifQ.eyJzdWIiOiJjbG91ZGJ1cnN0LXBpbG90In0.SECRET-SIGNATURE";
@@ -136,24 +137,6 @@ fn spec<'a>(
         token,
         ca_pem: None,
     }
-}
-
-/// Runs a Python program with the repository's venv (htcondor2) and reads
-/// the JSON it prints.
-fn py<A: AsRef<std::ffi::OsStr>>(program: &str, args: &[A]) -> Value {
-    let python = support::python().expect("a Python with htcondor");
-    let out = Command::new(python)
-        .arg("-c")
-        .arg(program)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]

@@ -41,6 +41,24 @@ pub fn python() -> Option<PathBuf> {
     venv.exists().then_some(venv)
 }
 
+/// Runs a Python program with the repository's venv (htcondor2) and reads
+/// the JSON it prints.
+pub fn py<A: AsRef<std::ffi::OsStr>>(program: &str, args: &[A]) -> serde_json::Value {
+    let python = python().expect("a Python with htcondor");
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(program)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Skips a test whose real component is missing, unless the run requires
 /// real components (`CLOUDBURST_REQUIRE_ORACLE=1`, set by tests/run.sh).
 pub fn skip(what: &str) {
